@@ -1,0 +1,88 @@
+"""Frozen packets passed between stages.
+
+Every packet carries ``t_capture``: the ``time.monotonic()`` second at which the source captured
+the frame it descends from, so end-to-end latency is measured, never guessed. ``timings`` holds
+per-stage durations in milliseconds, added to as the packet moves down the pipeline.
+
+Head pose convention (degrees, subject's own frame, as seen by a camera facing them):
+  yaw   > 0: the subject turns to their own left,
+  pitch > 0: the subject lifts the chin (looks up),
+  roll  > 0: the subject tilts the head toward their own left shoulder.
+Gaze (degrees): yaw > 0 looks to the subject's own left, pitch > 0 looks up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+import numpy as np
+
+
+
+@dataclass(frozen=True, slots=True)
+class VideoFrame:
+    """One RGB image from a camera, file, image or generator."""
+
+    image: np.ndarray  # H x W x 3, uint8, RGB, C-contiguous
+    t_capture: float  # time.monotonic() seconds
+    index: int  # 0-based frame number from this source
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class FaceFrame:
+    """What face perception read from one VideoFrame. ``present=False`` is a valid, empty result."""
+
+    t_capture: float
+    index: int
+    present: bool
+    confidence: float = 0.0
+    blendshapes: Mapping[str, float] = field(default_factory=dict)  # ARKit name -> 0..1
+    head_rotation: tuple[float, float, float] = (0.0, 0.0, 0.0)  # yaw, pitch, roll degrees
+    head_translation: tuple[float, float, float] = (0.0, 0.0, 0.0)  # cm, camera frame
+    gaze: tuple[float, float] = (0.0, 0.0)  # yaw, pitch degrees, both eyes averaged
+    blink: tuple[float, float] = (0.0, 0.0)  # left, right eye closure 0..1
+    landmarks: np.ndarray | None = None  # N x 3 normalised image coordinates, when available
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AvatarFrame:
+    """An animation state in the avatar-neutral vocabulary, handed to the renderer.
+
+    ``controls`` are ARKit names (0..1); ``head``/``neck`` are yaw, pitch, roll degrees;
+    ``eyes`` is gaze yaw, pitch degrees. The renderer's binding maps them onto one avatar.
+    """
+
+    t_capture: float
+    sequence: int
+    controls: Mapping[str, float]
+    head: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    neck: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    eyes: tuple[float, float] = (0.0, 0.0)
+    face_present: bool = True
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedFrame:
+    """A rendered output image (RGB uint8), ready for sinks."""
+
+    image: np.ndarray
+    t_capture: float  # capture time of the input the state came from
+    sequence: int  # output frame number
+    fresh: bool  # True when rendered for a new animation state, False when re-rendered to keep the rate
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+
+def with_timing(timings: Mapping[str, float], **stage_ms: float) -> Mapping[str, float]:
+    """Return a new read-only timings map with the given stage durations added."""
+    merged = dict(timings)
+    merged.update(stage_ms)
+    return MappingProxyType(merged)

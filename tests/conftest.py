@@ -1,0 +1,36 @@
+"""Shared test set-up: headless Qt, shared media/models lookup, and the default avatar."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from engine.paths import DEFAULT_AVATAR, SHARED_DIR  # noqa: E402 - after the Qt platform is chosen
+
+
+def shared_file(relative: str) -> Path:
+    """A file from ../shared, or skip the test with the reason."""
+    path = SHARED_DIR / relative
+    if not path.is_file():
+        pytest.skip(f"shared test file not found: {path} (tests read ../shared beside the checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def face_model() -> Path:
+    from engine.models import ModelManager
+
+    path = ModelManager().find("face_landmarker")
+    if path is None:
+        pytest.skip("face_landmarker.task not found (../shared/models, $AVATARCAM_MODEL_DIR or the user data folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def default_avatar_path() -> Path:
+    assert DEFAULT_AVATAR.is_file(), "assets/default_avatar.glb is missing: run assets/make_default_avatar.py"
+    return DEFAULT_AVATAR
