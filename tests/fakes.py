@@ -1,0 +1,76 @@
+"""Test doubles shared by several test modules."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import pyvirtualcam
+from pyvirtualcam.util import decode_fourcc
+
+from engine.types import FaceFrame
+
+
+class FakeBackend:
+    """A pyvirtualcam backend that records what it receives (see pyvirtualcam.camera.Backend)."""
+
+    instances: list["FakeBackend"] = []
+
+    def __init__(self, *, width, height, fps, fourcc, device, **kw):
+        self.width, self.height, self.fps = width, height, fps
+        self.fmt = decode_fourcc(fourcc)
+        self._device = device or "/dev/fake0"
+        self.frames: list[np.ndarray] = []
+        self.closed = 0
+        FakeBackend.instances.append(self)
+
+    def send(self, frame):
+        self.frames.append(frame.copy())
+
+    def close(self):
+        self.closed += 1
+
+    def device(self):
+        return self._device
+
+    def native_fourcc(self):
+        return None
+
+
+@pytest.fixture
+def backends(monkeypatch):
+    """An isolated pyvirtualcam backend registry, emptied for each test."""
+    registry: dict = {}
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", registry)
+    FakeBackend.instances.clear()
+    return registry
+
+
+class FakeCameraFaces:
+    """A camera-like face source: ``read`` blocks on the device until the next frame or ``close``.
+
+    Records when ``close`` released the device, to check how fast a stop releases the camera.
+    """
+
+    delivers_faces = True
+
+    def __init__(self, fps: float = 30.0) -> None:
+        self.period = 1.0 / fps
+        self.released = threading.Event()
+        self.index = 0
+
+    def open(self) -> None:
+        self.released.clear()
+
+    def read(self) -> FaceFrame | None:
+        import time
+
+        if self.released.wait(self.period):  # the device's frame interval; close() interrupts it
+            return None
+        self.index += 1
+        return FaceFrame(t_capture=time.monotonic(), index=self.index, present=True, confidence=1.0,
+                         blendshapes={"jawOpen": 0.3})
+
+    def close(self) -> None:
+        self.released.set()
