@@ -1,0 +1,25 @@
+"""Avatar loading and the avatar data model (format-independent, OpenGL-free)."""
+
+from engine.avatar.gltf_loader import SUPPORTED_SUFFIXES, load_avatar, smooth_normals
+from engine.avatar.model import (
+    HEAD_NODE_CANDIDATES,
+    Avatar,
+    Material,
+    Mesh,
+    MeshInstance,
+    Node,
+    Primitive,
+    Skin,
+    Texture,
+    decompose_matrix,
+    quat_from_axis_angle,
+    quat_multiply,
+    quat_to_matrix,
+    trs_matrix,
+)
+
+__all__ = [
+    "Avatar", "HEAD_NODE_CANDIDATES", "Material", "Mesh", "MeshInstance", "Node",
+    "Primitive", "SUPPORTED_SUFFIXES", "Skin", "Texture", "decompose_matrix", "load_avatar",
+    "quat_from_axis_angle", "quat_multiply", "quat_to_matrix", "smooth_normals", "trs_matrix",
+]

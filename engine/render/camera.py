@@ -1,0 +1,96 @@
+"""Camera maths: auto-framing an avatar like a webcam shot, and the view/projection matrices.
+
+Pure numpy, no OpenGL. Matrices are 4x4 ``float64`` for column vectors (upload the transpose to
+GLSL's column-major ``mat4``). The avatar faces +Z in world space; the camera sits on the +Z side
+looking toward -Z, optionally orbited about the vertical axis through the framed point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FRAMINGS: tuple[str, ...] = ("head_and_shoulders", "head", "full_body")
+
+# head_and_shoulders: the frame is this many head-heights tall, with the head's centre this far
+# down from the top edge (a typical webcam shot: eyes near the upper third, shoulders at the bottom).
+_HS_FRAME_HEADS = 2.7
+_HS_HEAD_CENTRE_FROM_TOP = 0.40
+_HEAD_FRAME_HEADS = 1.6
+
+
+@dataclass(frozen=True, slots=True)
+class Camera:
+    """A perspective camera. ``view_matrix``/``projection_matrix`` follow OpenGL conventions."""
+
+    eye: tuple[float, float, float]
+    target: tuple[float, float, float]
+    fov_y_deg: float
+    near: float
+    far: float
+    up: tuple[float, float, float] = (0.0, 1.0, 0.0)
+
+    def view_matrix(self) -> np.ndarray:
+        eye, target, up = (np.asarray(v, dtype=np.float64) for v in (self.eye, self.target, self.up))
+        forward = target - eye
+        forward /= np.linalg.norm(forward)
+        side = np.cross(forward, up)
+        side /= np.linalg.norm(side)
+        true_up = np.cross(side, forward)
+        m = np.eye(4)
+        m[0, :3], m[1, :3], m[2, :3] = side, true_up, -forward
+        m[:3, 3] = -m[:3, :3] @ eye
+        return m
+
+    def projection_matrix(self, aspect: float, *, flip_y: bool = False) -> np.ndarray:
+        """Perspective projection; ``flip_y`` renders upside down so GL's bottom-up rows read top-first."""
+        f = 1.0 / np.tan(np.radians(self.fov_y_deg) / 2.0)
+        n, fa = self.near, self.far
+        m = np.zeros((4, 4))
+        m[0, 0] = f / aspect
+        m[1, 1] = -f if flip_y else f
+        m[2, 2] = (fa + n) / (n - fa)
+        m[2, 3] = 2.0 * fa * n / (n - fa)
+        m[3, 2] = -1.0
+        return m
+
+
+def frame_avatar(bounds: tuple[np.ndarray, np.ndarray], head_bounds: tuple[np.ndarray, np.ndarray], *,
+                 aspect: float, fov_y_deg: float, framing: str = "head_and_shoulders",
+                 yaw_deg: float = 0.0) -> Camera:
+    """Place a camera so the avatar fills the frame as ``framing`` asks, for any avatar size.
+
+    ``bounds``/``head_bounds`` are world-space ``(min, max)`` boxes (``Avatar.bounds()`` and
+    ``Avatar.head_bounds()``). ``yaw_deg`` orbits the camera about the vertical axis through the
+    framed point (positive: toward the avatar's left, i.e. camera moves to +X).
+    """
+    if framing not in FRAMINGS:
+        raise ValueError(f"unknown framing {framing!r}; choose one of {', '.join(FRAMINGS)}")
+    lo, hi = (np.asarray(b, dtype=np.float64) for b in bounds)
+    head_lo, head_hi = (np.asarray(b, dtype=np.float64) for b in head_bounds)
+    head_centre = (head_lo + head_hi) / 2.0
+    head_size = max(head_hi[1] - head_lo[1], 0.8 * max(head_hi[0] - head_lo[0], head_hi[2] - head_lo[2]), 1e-3)
+    if framing == "full_body":
+        target = (lo + hi) / 2.0
+        height = 1.08 * max(hi[1] - lo[1], 1e-3)
+        width = 1.08 * max(hi[0] - lo[0], 1e-3)
+    elif framing == "head":
+        target = head_centre.copy()
+        height = _HEAD_FRAME_HEADS * head_size
+        width = 1.2 * head_size
+    else:
+        height = _HS_FRAME_HEADS * head_size
+        target = head_centre - np.array([0.0, (0.5 - _HS_HEAD_CENTRE_FROM_TOP) * height, 0.0])
+        width = 2.0 * head_size
+    height = max(height, width / aspect)  # portrait frames: keep the width in view
+    half_fov = np.radians(fov_y_deg) / 2.0
+    distance = height / 2.0 / np.tan(half_fov)
+    yaw = np.radians(yaw_deg)
+    eye = target + distance * np.array([np.sin(yaw), 0.0, np.cos(yaw)])
+    radius = float(np.linalg.norm(hi - lo)) / 2.0 + 1e-3
+    centre_distance = float(np.linalg.norm(eye - (lo + hi) / 2.0))
+    near = max(distance * 0.02, centre_distance - radius * 1.5)
+    far = centre_distance + radius * 1.5
+    return Camera(eye=tuple(map(float, eye)), target=tuple(map(float, target)), fov_y_deg=fov_y_deg,
+                  near=float(near), far=float(far))
