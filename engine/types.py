@@ -79,6 +79,7 @@ class RenderedFrame:
     sequence: int  # output frame number
     fresh: bool  # True when rendered for a new animation state, False when re-rendered to keep the rate
     timings: Mapping[str, float] = field(default_factory=dict)
+    state: AvatarFrame | None = None  # the animation state this image shows
 
 
 def with_timing(timings: Mapping[str, float], **stage_ms: float) -> Mapping[str, float]:

@@ -1,0 +1,327 @@
+"""The live pipeline: source -> face tracking -> animation -> render -> sinks, one thread per stage.
+
+Threads (DESIGN.md): a capture thread reads the source; a tracking thread runs MediaPipe on the
+newest frame (a frame nobody took in time is dropped and counted, never queued); the render thread
+owns the OpenGL context, animates, renders and hands frames to the sinks.
+
+Output clock: exactly one frame per tick of a clock at the output rate, so the virtual camera gets a
+steady rate and never starves. A tick's window opens a little before it and closes a little after:
+a new perception result arriving in the window is rendered at once (no clock padding the latency);
+if none comes, the newest, still-animating state is re-rendered when the window closes. The ticks
+are steered toward the input's phase (a software phase-locked loop), so with a camera at the output
+rate every result lands in its window and is shown the moment it exists.
+``start`` and ``stop`` are idempotent; ``stop`` closes the source first, releasing the camera at
+once, then winds the other threads down.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+from .animation import Animator, AnimatorOptions
+from .avatar import load_avatar
+from .errors import AvatarcamError, SinkError
+from .face_tracker import FaceTracker, FaceTrackerOptions
+from .paths import DEFAULT_AVATAR
+from .render import AvatarRenderer, RenderOptions
+from .retarget import AvatarBinding
+from .slots import NewestSlot
+from .telemetry import Telemetry
+from .types import AvatarFrame, FaceFrame, RenderedFrame, VideoFrame, with_timing
+
+log = logging.getLogger(__name__)
+
+# A tick's window, in periods: a result may be shown this early, and is waited for this late, before
+# the tick re-renders the previous state. With the phase step below, no gap exceeds 1.5 periods.
+EARLY_FRACTION = 0.25
+GRACE_FRACTION = 0.15
+# Phase-locked loop: each result moves the ticks by this share of its phase error, at most
+# PHASE_STEP_MAX of a period. The error is wrapped to +-half a period, so an input at another rate
+# (a 25 fps clip on a 30 fps output) averages out instead of dragging the output rate.
+PHASE_GAIN = 0.2
+PHASE_STEP_MAX = 0.08
+START_TIMEOUT_S = 30.0
+_RENDER_DEFAULTS = RenderOptions()
+
+
+class Source(Protocol):
+    def open(self) -> None: ...
+    def read(self) -> VideoFrame | FaceFrame | None: ...
+    def close(self) -> None: ...
+
+
+class Sink(Protocol):
+    name: str
+    def open(self, width: int, height: int, fps: float) -> None: ...
+    def write(self, frame: RenderedFrame) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineOptions:
+    """Output format, avatar and tuning. ``face_model`` is required for image/video/camera sources."""
+
+    size: tuple[int, int] = (1280, 720)
+    fps: float = 30.0
+    avatar: Path = DEFAULT_AVATAR
+    background: tuple[float, float, float] = _RENDER_DEFAULTS.background
+    msaa: int = _RENDER_DEFAULTS.msaa
+    face_model: Path | None = None
+    record_controls: Path | None = None
+    animator: AnimatorOptions = field(default_factory=AnimatorOptions)
+
+
+class Pipeline:
+    """Runs one source through tracking, animation and rendering into sinks.
+
+    ``on_frame(RenderedFrame)`` is called on the render thread for every output frame and must
+    return quickly (the GUI preview copies a reference and returns). Errors that stop the pipeline
+    are kept in ``error``; a sink that fails while running is dropped and its message kept in
+    ``sink_errors`` while the other outputs go on.
+    """
+
+    def __init__(self, source: Source, sinks: list[Sink], options: PipelineOptions | None = None, *,
+                 telemetry: Telemetry | None = None,
+                 on_frame: Callable[[RenderedFrame], None] | None = None) -> None:
+        self.source = source
+        self.sinks = list(sinks)
+        self.options = options or PipelineOptions()
+        self.telemetry = telemetry or Telemetry()
+        self.on_frame = on_frame
+        self.error: BaseException | None = None
+        self.sink_errors: list[str] = []
+        self.gl_renderer = ""
+        self._faces_direct = bool(getattr(source, "delivers_faces", False))
+        self._video: NewestSlot[VideoFrame] = NewestSlot()
+        self._faces: NewestSlot[FaceFrame] = NewestSlot()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._finished = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._tracker: FaceTracker | None = None
+        self._lock = threading.Lock()
+        self._started = False
+        self._stopped = False
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open everything and start the threads; raises ``AvatarcamError`` if anything fails to open."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        try:
+            self.source.open()
+            if not self._faces_direct:
+                if self.options.face_model is None:
+                    raise AvatarcamError("No face model was given to the pipeline.",
+                                         "Resolve it with engine.models.ModelManager().ensure('face_landmarker').")
+                self._tracker = FaceTracker(FaceTrackerOptions(model_path=self.options.face_model))
+            self._spawn("render", self._render_loop)
+            if not self._ready.wait(START_TIMEOUT_S):
+                raise AvatarcamError("The renderer did not start in time.", "Run 'avatarcam doctor' to check OpenGL.")
+            if self.error is not None:
+                raise self.error
+            # A full garbage collection walks every live object (tens of ms with a big app loaded)
+            # and would stall the render thread; collect once now and park the long-lived objects
+            # (models, avatar, UI) where later collections skip them.
+            gc.collect()
+            gc.freeze()
+            self._spawn("capture", self._capture_loop)
+            if not self._faces_direct:
+                self._spawn("track", self._track_loop)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop and release everything. Idempotent; safe from any thread but the pipeline's own."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self._stop.set()
+        self.source.close()  # first: the camera is released before anything else winds down
+        self._video.close()
+        self._faces.close()
+        current = threading.current_thread()
+        for thread in self._threads:
+            if thread is not current:
+                thread.join(timeout=5.0)
+        if self._tracker is not None:
+            self._tracker.close()
+        self._finished.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the source has ended and been fully rendered, or an error; True if finished."""
+        return self._finished.wait(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._started and not self._finished.is_set()
+
+    def stats(self) -> dict:
+        snapshot = self.telemetry.snapshot()
+        skipped = int(getattr(self.source, "frames_skipped", 0) or 0)
+        snapshot["frames_dropped"] = self._video.dropped + self._faces.dropped + skipped
+        return snapshot
+
+    def __enter__(self) -> "Pipeline":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- threads -------------------------------------------------------------------------------
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                target()
+            except BaseException as exc:  # noqa: BLE001 - a worker's failure stops the pipeline
+                if not isinstance(exc, AvatarcamError):
+                    log.exception("pipeline thread %s failed", name)
+                self.error = self.error or exc
+                self._ready.set()
+                self._stop.set()
+                self._video.close()
+                self._faces.close()
+                self._finished.set()
+
+        thread = threading.Thread(target=run, name=f"avatarcam-{name}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _capture_loop(self) -> None:
+        slot = self._faces if self._faces_direct else self._video
+        while not self._stop.is_set():
+            item = self.source.read()
+            if item is None:
+                break
+            self.telemetry.count("frames_in")
+            slot.put(item)
+        slot.close()  # end of stream: downstream drains what is left, then finishes
+
+    def _track_loop(self) -> None:
+        assert self._tracker is not None
+        while not self._stop.is_set():
+            frame = self._video.get()
+            if frame is None:
+                if self._video.closed:
+                    break
+                continue
+            face = self._tracker.process(frame)
+            self.telemetry.record("track", face.timings.get("track", 0.0))
+            if face.present:
+                self.telemetry.count("faces_found")
+            self._faces.put(face)
+        self._faces.close()
+
+    def _render_loop(self) -> None:
+        options = self.options
+        avatar = load_avatar(options.avatar)
+        width, height = options.size
+        renderer = AvatarRenderer(avatar, RenderOptions(width=width, height=height,
+                                                        background=options.background, msaa=options.msaa))
+        opened: list[Sink] = []
+        record = None
+        try:
+            self.gl_renderer = renderer.gl_renderer
+            binding = AvatarBinding(avatar)
+            animator = Animator(options.animator)
+            # The first draw compiles shaders (~100 ms on a CPU rasteriser): do it before the clock
+            # starts, so it neither shows as a missed frame nor hides a render failure until later.
+            renderer.render(binding.pose(animator.update(None, time.monotonic())))
+            for sink in self.sinks:
+                sink.open(width, height, options.fps)
+                opened.append(sink)
+            if options.record_controls is not None:
+                record = open(options.record_controls, "w", encoding="utf-8")
+            self._ready.set()
+            self._output_loop(renderer, binding, animator, opened, record)
+        finally:
+            for sink in opened:
+                sink.close()
+            if record is not None:
+                record.close()
+            renderer.close()
+            self._finished.set()
+
+    def _output_loop(self, renderer: AvatarRenderer, binding: AvatarBinding, animator: Animator,
+                     sinks: list[Sink], record) -> None:
+        period = 1.0 / self.options.fps
+        centre = (GRACE_FRACTION - EARLY_FRACTION) / 2 * period  # of the window, relative to its tick
+        tick = time.monotonic()
+        t_prev: float | None = None
+        sequence = 0
+        while not self._stop.is_set():
+            opens, closes = tick - EARLY_FRACTION * period, tick + GRACE_FRACTION * period
+            fresh = self._faces.wait(max(0.0, closes - time.monotonic()))
+            if self._stop.is_set():
+                break
+            if fresh:
+                arrived = self._faces.put_time
+                if time.monotonic() < opens and self._stop.wait(opens - time.monotonic()):
+                    break  # this tick's frame is already out: hold the result until its window opens
+                face = self._faces.take()
+                error = (arrived - tick - centre + period / 2) % period - period / 2
+                tick += max(-PHASE_STEP_MAX * period, min(PHASE_STEP_MAX * period, PHASE_GAIN * error))
+            elif self._faces.closed:
+                break  # the source ended and its last result has been shown
+            else:
+                face = None
+            now = time.monotonic()
+            gap = 0.0 if t_prev is None else now - t_prev
+            missed = max(0, round(gap / period) - 1) if gap > 1.5 * period else 0
+            t_prev = now
+            sequence += 1
+            self._emit(renderer, binding, animator, sinks, record, face, sequence, missed)
+            tick += period
+            if time.monotonic() > tick + period:
+                tick = time.monotonic()  # rendering fell behind real time: skip the lost ticks
+
+    def _emit(self, renderer: AvatarRenderer, binding: AvatarBinding, animator: Animator, sinks: list[Sink],
+              record, face: FaceFrame | None, sequence: int, missed: int) -> None:
+        state = animator.update(face, time.monotonic())
+        start = time.perf_counter()
+        image = renderer.render(binding.pose(state))
+        render_ms = (time.perf_counter() - start) * 1000.0
+        fresh = face is not None
+        frame = RenderedFrame(image=image, t_capture=state.t_capture, sequence=sequence, fresh=fresh,
+                              timings=with_timing(state.timings, render=render_ms), state=state)
+        handed = time.monotonic()
+        if fresh:
+            self.telemetry.record("e2e", (handed - state.t_capture) * 1000.0)
+        self.telemetry.record("animate", state.timings.get("animate", 0.0))
+        self.telemetry.record("render", render_ms)
+        start = time.perf_counter()
+        for sink in list(sinks):
+            try:
+                sink.write(frame)
+            except SinkError as exc:
+                self.sink_errors.append(str(exc))
+                sinks.remove(sink)
+                sink.close()
+        self.telemetry.record("sink", (time.perf_counter() - start) * 1000.0)
+        self.telemetry.output_frame(handed, fresh, missed)
+        if record is not None:
+            record.write(json.dumps(controls_record(state, fresh)) + "\n")
+        if self.on_frame is not None:
+            self.on_frame(frame)
+
+
+def controls_record(state: AvatarFrame, fresh: bool) -> dict:
+    """One line of ``--record-controls``: time, sequence and the controls handed to the renderer."""
+    return {"t": round(state.t_capture, 4), "sequence": state.sequence, "fresh": fresh,
+            "face_present": state.face_present, "controls": {k: round(v, 4) for k, v in state.controls.items()},
+            "head": [round(v, 3) for v in state.head], "neck": [round(v, 3) for v in state.neck],
+            "eyes": [round(v, 3) for v in state.eyes]}
