@@ -1,0 +1,378 @@
+"""The ``avatarcam`` command line: run, demo, doctor, snapshot, bench.
+
+Every error a user can cause prints one line (what is wrong, what to do) and exits non-zero;
+unexpected failures print one line pointing at a log file that holds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .errors import AvatarcamError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+DEMO_FILE_SECONDS = 27.0  # one loop of the demo performance, when it falls back to a file
+
+
+# --- argument helpers ------------------------------------------------------------------------------
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size; write it as WIDTHxHEIGHT, e.g. 1280x720") from None
+    if not (16 <= width <= 7680 and 16 <= height <= 4320):
+        raise argparse.ArgumentTypeError(f"size {width}x{height} is out of range (16x16 to 7680x4320)")
+    return width, height
+
+
+def parse_fps(text: str) -> float:
+    try:
+        fps = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a frame rate") from None
+    if not 1 <= fps <= 240:
+        raise argparse.ArgumentTypeError(f"fps {fps:g} is out of range (1 to 240)")
+    return fps
+
+
+def parse_colour(text: str) -> tuple[float, float, float]:
+    value = text.lstrip("#")
+    if len(value) != 6:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a colour; write it as #RRGGBB, e.g. #00b140")
+    try:
+        return tuple(int(value[i:i + 2], 16) / 255.0 for i in (0, 2, 4))  # type: ignore[return-value]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a colour; write it as #RRGGBB") from None
+
+
+def parse_expressions(text: str) -> dict[str, float]:
+    result: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        try:
+            result[name.strip()] = float(value) if value else 1.0
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{item}' is not NAME=VALUE (e.g. jawOpen=0.8)") from None
+    return result
+
+
+def resolve_avatar(text: str | None) -> Path:
+    from .paths import DEFAULT_AVATAR
+
+    return DEFAULT_AVATAR if text in (None, "", "default") else Path(text).expanduser()
+
+
+def _camera_device(text: str) -> int | str:
+    return int(text) if text.isdigit() else text
+
+
+def _progress_printer(label: str) -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        percent = 100 * done // total if total else 0
+        print(f"\rdownloading {label}: {percent:3d}% ({done >> 10} / {total >> 10} KiB)", end="", file=sys.stderr)
+        if total and done >= total:
+            print(file=sys.stderr)
+    return show
+
+
+def face_model_path() -> Path:
+    """The verified face model, downloaded with progress on first use."""
+    from .models import ModelManager
+
+    return ModelManager().ensure("face_landmarker", progress=_progress_printer("face model"))
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, *, camera: bool) -> None:
+    group = parser.add_mutually_exclusive_group(required=not camera)
+    if camera:
+        group.add_argument("--camera", metavar="N|NAME", help="webcam index or name (default: first camera, or the demo)")
+    group.add_argument("--video", metavar="PATH", type=Path, help="a video file, paced like a live camera")
+    group.add_argument("--image", metavar="PATH", type=Path, help="a still image, repeated as a stream")
+    group.add_argument("--demo", action="store_true", help="the built-in demo performance (no devices)")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--size", type=parse_size, default=(1280, 720), metavar="WxH", help="output size (1280x720)")
+    parser.add_argument("--fps", type=parse_fps, default=30.0, help="output frame rate (30)")
+    parser.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    parser.add_argument("--avatar", default="default", metavar="PATH", help="GLB/glTF/VRM avatar (default avatar)")
+    parser.add_argument("--background", type=parse_colour, default=None, metavar="#RRGGBB", help="background colour")
+
+
+def build_source(args: argparse.Namespace, fps: float):
+    """The source the arguments name; a camera when none is named, or the demo if there is none."""
+    from .demo import DemoSource
+    from .sources import CameraSource, ImageSource, VideoFileSource, list_cameras
+
+    if getattr(args, "demo", False):
+        return DemoSource(fps=fps)
+    if getattr(args, "video", None):
+        return VideoFileSource(args.video, paced=True, loop=getattr(args, "loop", False))
+    if getattr(args, "image", None):
+        return ImageSource(args.image, fps=fps)
+    if getattr(args, "camera", None) is not None:
+        return CameraSource(_camera_device(args.camera), size=args.size, fps=fps)
+    if list_cameras():
+        return CameraSource(0, size=args.size, fps=fps)
+    print("No camera found: running the offline demo performance instead.", file=sys.stderr)
+    return DemoSource(fps=fps)
+
+
+def pipeline_options(args: argparse.Namespace, source, **extra):
+    from .pipeline import PipelineOptions
+
+    needs_model = not getattr(source, "delivers_faces", False)
+    kwargs = dict(size=args.size, fps=args.fps, avatar=resolve_avatar(args.avatar),
+                  face_model=face_model_path() if needs_model else None, **extra)
+    if args.background is not None:
+        kwargs["background"] = args.background
+    return PipelineOptions(**kwargs)
+
+
+def run_pipeline(pipeline, seconds: float | None, *, report: Callable[[dict], None] | None = None) -> None:
+    """Start, wait for the end (source end, ``seconds`` or Ctrl+C), stop; raise the pipeline's error."""
+    interrupted = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set()) if threading.current_thread() is threading.main_thread() else None
+    pipeline.start()
+    try:
+        deadline = None if seconds is None else time.monotonic() + seconds
+        last_report = time.monotonic()
+        while not pipeline.wait(0.2) and not interrupted.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if report is not None and time.monotonic() - last_report >= 5.0:
+                report(pipeline.stats())
+                last_report = time.monotonic()
+    finally:
+        pipeline.stop()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if pipeline.error is not None:
+        raise pipeline.error
+    if pipeline.sink_errors:
+        raise AvatarcamError(pipeline.sink_errors[0])
+    if interrupted.is_set():
+        raise KeyboardInterrupt
+
+
+def _status_line(stats: dict) -> None:
+    print(f"fps {stats.get('fps_now', 0):5.1f} | e2e p50 {stats.get('e2e_ms_p50', 0):5.1f} ms p95 "
+          f"{stats.get('e2e_ms_p95', 0):5.1f} ms | track {stats.get('track_ms_p50', 0):4.1f} ms | render "
+          f"{stats.get('render_ms_p50', 0):4.1f} ms | dropped {stats.get('frames_dropped', 0)} | "
+          f"cpu {stats.get('cpu_cores', 0):.2f} cores | {stats.get('rss_mb', 0):.0f} MB", file=sys.stderr)
+
+
+# --- commands --------------------------------------------------------------------------------------
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import Pipeline
+    from .sinks import open_sink
+
+    source = build_source(args, args.fps)
+    sinks = [open_sink(spec) for spec in (args.sink or ["virtualcam"])]
+    options = pipeline_options(args, source, record_controls=args.record_controls)
+    pipeline = Pipeline(source, sinks, options)
+    described = ", ".join(getattr(s, "device", None) or s.name for s in sinks)
+    run_pipeline(pipeline, args.seconds, report=None if args.quiet else _status_line)
+    stats = pipeline.stats()
+    print(f"done: {stats['frames_out']} frames to {described}", file=sys.stderr)
+    if (args.video or args.image) and stats["frames_in"] and not stats.get("faces_found"):
+        raise AvatarcamError(f"No face was found in '{args.video or args.image}'; the avatar stayed idle.",
+                             "Use footage where one face looks toward the camera, well lit and not too small.")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The demo to the virtual camera; to a preview window or a file when there is no driver."""
+    from .demo import DemoSource
+    from .pipeline import Pipeline
+    from .sinks import VideoFileSink, VirtualCameraSink, virtual_camera_status
+
+    ok, message = virtual_camera_status()
+    seconds = args.seconds
+    if ok:
+        sink = VirtualCameraSink()
+    else:
+        print(message, file=sys.stderr)
+        if _has_display():
+            from app.preview import run_preview_window  # the UI layer owns windows
+
+            return run_preview_window(DemoSource(fps=args.fps), pipeline_options(args, DemoSource()), args.seconds)
+        out = Path(args.out or "avatarcam-demo.mp4")
+        print(f"No display either: recording one loop of the demo to {out}.", file=sys.stderr)
+        sink, seconds = VideoFileSink(out), seconds or DEMO_FILE_SECONDS
+    source = DemoSource(fps=args.fps)
+    pipeline = Pipeline(source, [sink], pipeline_options(args, source))
+    run_pipeline(pipeline, seconds, report=_status_line)
+    print(f"done: {pipeline.stats()['frames_out']} frames", file=sys.stderr)
+    return 0
+
+
+def _has_display() -> bool:
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from .avatar import load_avatar
+    from .render import AvatarPose, AvatarRenderer, RenderOptions
+    from .retarget import AvatarBinding
+    from .types import AvatarFrame
+    import cv2
+
+    avatar = load_avatar(resolve_avatar(args.avatar))
+    binding = AvatarBinding(avatar)
+    expressions = args.expression or {}
+    frame = AvatarFrame(t_capture=0.0, sequence=0, controls=expressions, head=(args.yaw, args.pitch, args.roll),
+                        eyes=(args.gaze_yaw, args.gaze_pitch))
+    pose = binding.pose(frame)
+    # Names that are not ARKit controls may name the avatar's own morph targets directly.
+    direct = {k: v for k, v in expressions.items() if k in avatar.morph_target_names and k not in binding.arkit_targets}
+    unknown = sorted(set(expressions) - set(binding.arkit_targets) - set(direct))
+    if unknown:
+        raise AvatarcamError(f"The avatar has no expression called {', '.join(unknown)}.",
+                             f"It has: {', '.join(avatar.morph_target_names) or 'no morph targets'}.")
+    pose = AvatarPose(morph_weights={**pose.morph_weights, **direct}, node_rotations=pose.node_rotations,
+                      view_yaw_deg=args.view_yaw)
+    options = RenderOptions(width=args.size[0], height=args.size[1],
+                            **({"background": args.background} if args.background else {}))
+    with AvatarRenderer(avatar, options) as renderer:
+        image = renderer.render(pose)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(args.out), image[:, :, ::-1]):
+        raise AvatarcamError(f"Could not write '{args.out}'.", "Check the folder exists and is writable, and the name ends in .png.")
+    print(args.out)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .benchmark import run_benchmark, format_table
+
+    result = run_benchmark(args)
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import run_checks
+
+    checks = run_checks()
+    width = max(len(c.name) for c in checks)
+    for check in checks:
+        print(f"{'ok ' if check.ok else 'NO '} {check.name:<{width}}  {check.detail}")
+    return 0 if all(c.ok for c in checks if c.required) else 1
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from app.preview import run_preview_window
+
+    source = build_source(args, args.fps)
+    return run_preview_window(source, pipeline_options(args, source), args.seconds)
+
+
+# --- parser ----------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="avatarcam", description="Your face drives a 3D avatar, published as a webcam.")
+    parser.add_argument("--verbose", action="store_true", help="log details to stderr")
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="run the live pipeline (camera, video, image or demo) into outputs")
+    add_source_arguments(run, camera=True)
+    add_output_arguments(run)
+    run.add_argument("--sink", action="append", metavar="SPEC",
+                     help="virtualcam[:DEVICE] | null | file:PATH.mp4 (repeatable; default virtualcam)")
+    run.add_argument("--loop", action="store_true", help="loop the video file")
+    run.add_argument("--record-controls", type=Path, metavar="PATH.jsonl",
+                     help="write every animation state handed to the renderer as one JSON line")
+    run.add_argument("--quiet", action="store_true", help="no periodic status line")
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="the offline demo to the virtual camera (or a window/file without a driver)")
+    add_output_arguments(demo)
+    demo.add_argument("--out", type=Path, help="file to record to when there is neither a driver nor a display")
+    demo.set_defaults(func=cmd_demo)
+
+    gui = sub.add_parser("gui", help="open the preview window")
+    add_source_arguments(gui, camera=True)
+    add_output_arguments(gui)
+    gui.set_defaults(func=cmd_gui)
+
+    doctor = sub.add_parser("doctor", help="check OpenGL, the virtual camera driver, cameras, microphones, models")
+    doctor.set_defaults(func=cmd_doctor)
+
+    snap = sub.add_parser("snapshot", help="render one still of an avatar to a PNG")
+    snap.add_argument("--avatar", default="default", metavar="default|PATH")
+    snap.add_argument("--expression", type=parse_expressions, metavar="NAME=VALUE,...", help="e.g. jawOpen=1,eyeBlinkLeft=1")
+    for angle in ("yaw", "pitch", "roll"):
+        snap.add_argument(f"--{angle}", type=float, default=0.0, metavar="DEG", help=f"head {angle} in degrees")
+    snap.add_argument("--gaze-yaw", type=float, default=0.0, metavar="DEG")
+    snap.add_argument("--gaze-pitch", type=float, default=0.0, metavar="DEG")
+    snap.add_argument("--view-yaw", type=float, default=0.0, metavar="DEG", help="orbit the camera (e.g. 35 for a three-quarter view)")
+    snap.add_argument("--size", type=parse_size, default=(1280, 720), metavar="WxH")
+    snap.add_argument("--background", type=parse_colour, default=None, metavar="#RRGGBB")
+    snap.add_argument("--out", type=Path, required=True, metavar="PNG")
+    snap.set_defaults(func=cmd_snapshot)
+
+    bench = sub.add_parser("bench", help="measure the live pipeline: latency per stage, fps, CPU, memory")
+    add_source_arguments(bench, camera=False)
+    bench.add_argument("--seconds", type=float, default=20.0)
+    bench.add_argument("--size", type=parse_size, default=(1280, 720), metavar="WxH")
+    bench.add_argument("--fps", type=parse_fps, default=30.0)
+    bench.add_argument("--sink", default="null", metavar="SPEC")
+    bench.add_argument("--avatar", default="default", metavar="PATH")
+    bench.add_argument("--background", type=parse_colour, default=None, metavar="#RRGGBB")
+    bench.add_argument("--raw-frames", type=int, default=200, help="frames for the MediaPipe-alone baseline")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def _log_file() -> Path:
+    import platformdirs
+
+    folder = Path(platformdirs.user_log_dir("avatarcam"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "avatarcam.log"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        # The main job: the camera if there is one, else the demo; a window where there is a display.
+        args = parser.parse_args(["gui" if _has_display() else "demo", *(argv or [])])
+    try:
+        return args.func(args)
+    except AvatarcamError as exc:
+        print(f"avatarcam: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("avatarcam: stopped.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception:  # noqa: BLE001 - a bug: one line for the user, the traceback in the log
+        log_path = _log_file()
+        with log_path.open("a", encoding="utf-8") as log:
+            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} avatarcam {' '.join(sys.argv[1:])}\n")
+            log.write(traceback.format_exc())
+        print(f"avatarcam: unexpected error ({sys.exc_info()[1]!r}); details in {log_path}. Please report it.",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
