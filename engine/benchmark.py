@@ -12,7 +12,10 @@ import argparse
 import itertools
 import time
 
+import numpy as np
+
 from .telemetry import percentile
+from .types import AvatarFrame
 
 WARMUP_S = 1.0
 
@@ -38,12 +41,15 @@ def run_benchmark(args: argparse.Namespace) -> dict:
 
     source = build_source(args, args.fps)
     options = pipeline_options(args, source)
-    pipeline = Pipeline(source, [open_sink(args.sink)], options)
+    states: list[AvatarFrame] = []
+    pipeline = Pipeline(source, [open_sink(args.sink)], options,
+                        on_frame=lambda frame: states.append(frame.state) if frame.fresh else None)
 
     pipeline.start()
     try:
         time.sleep(WARMUP_S)  # let MediaPipe find the face and the GL driver compile its shaders
         pipeline.telemetry.reset()
+        states.clear()
     except BaseException:
         pipeline.stop()
         raise
@@ -51,6 +57,8 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     stats = pipeline.stats()
     result = {"source": str(args.video or args.image or "demo"), "size": f"{args.size[0]}x{args.size[1]}",
               "fps": args.fps, "sink": args.sink, "gl_renderer": pipeline.gl_renderer, **stats}
+    if args.image:
+        result.update(jitter(states))
     result["raw_tracker_ms_p50"] = None
     if options.face_model is not None:
         raw = measure_raw_tracker(_raw_frames(args, args.raw_frames), options.face_model, fps=args.fps)
@@ -59,6 +67,23 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         if result.get("track_ms_p50") and result["raw_tracker_ms_p50"]:
             result["track_overhead_ratio"] = round(result["track_ms_p50"] / result["raw_tracker_ms_p50"], 3)
     return result
+
+
+def jitter(states: list[AvatarFrame]) -> dict:
+    """Frame-to-frame standard deviation of every output channel, worst channel reported.
+
+    Meaningful on a still source (an image): a steady avatar scores ~0.
+    """
+    if len(states) < 3:
+        return {}
+    controls = np.array([list(s.controls.values()) for s in states])
+    head = np.array([np.add(s.head, s.neck) for s in states])
+    eyes = np.array([s.eyes for s in states])
+    worst = int(np.argmax(np.diff(controls, axis=0).std(axis=0)))
+    return {"jitter_control_std_max": round(float(np.diff(controls, axis=0).std(axis=0).max()), 5),
+            "jitter_control_worst": list(states[0].controls)[worst],
+            "jitter_head_deg_std_max": round(float(np.diff(head, axis=0).std(axis=0).max()), 4),
+            "jitter_gaze_deg_std_max": round(float(np.diff(eyes, axis=0).std(axis=0).max()), 4)}
 
 
 def format_table(result: dict) -> str:
@@ -75,4 +100,8 @@ def format_table(result: dict) -> str:
                   f"({result['frames_fresh']} fresh, {result['frames_repeated']} repeated), "
                   f"missed {result['frames_missed']}, dropped {result['frames_dropped']}",
               f"  cpu {result['cpu_cores']:.2f} cores, resident {result['rss_mb']:.0f} MB"]
+    if "jitter_control_std_max" in result:
+        lines.append(f"  jitter (still source): controls {result['jitter_control_std_max']:.4f} "
+                     f"(worst {result['jitter_control_worst']}), head {result['jitter_head_deg_std_max']:.3f} deg, "
+                     f"gaze {result['jitter_gaze_deg_std_max']:.3f} deg")
     return "\n".join(lines)
