@@ -154,11 +154,37 @@ class _SourceBase(ABC):
     def close(self) -> None: ...
 
 
+class _PacedSource(_SourceBase):
+    """What the file and image sources share: an optional pacer and an interruptible release."""
+
+    def __init__(self) -> None:
+        self._pacer: FramePacer | None = None
+        self._closed = threading.Event()
+
+    @property
+    def frames_skipped(self) -> int:
+        """Frames dropped because they were more than one period late (paced mode only)."""
+        return self._pacer.frames_skipped if self._pacer else 0
+
+    def _deliver(self, image: np.ndarray, t_media: float, index: int) -> VideoFrame | None:
+        """The frame, once due (paced) or at once; None if ``close()`` interrupted the wait."""
+        t_capture = self._pacer.wait(t_media) if self._pacer else time.monotonic()
+        if t_capture is None:
+            return None
+        return VideoFrame(image=image, t_capture=t_capture, index=index)
+
+    def _interrupt(self) -> None:
+        """Mark closed and wake a ``read()`` waiting for its frame's time."""
+        self._closed.set()
+        if self._pacer:
+            self._pacer.stop()
+
+
 # --------------------------------------------------------------------------------------------
 # Video files
 
 
-class VideoFileSource(_SourceBase):
+class VideoFileSource(_PacedSource):
     """Frames of a video file, decoded by PyAV (FFmpeg, threaded decoding) and converted to RGB.
 
     ``paced=True`` releases each frame when its presentation time is due, counted from the first
@@ -173,6 +199,7 @@ class VideoFileSource(_SourceBase):
     """
 
     def __init__(self, path: str | Path, *, paced: bool = True, loop: bool = False) -> None:
+        super().__init__()
         self.path = Path(path)
         self.paced = paced
         self.loop = loop
@@ -181,8 +208,6 @@ class VideoFileSource(_SourceBase):
         self._container: av.container.InputContainer | None = None
         self._frames: Iterator[av.VideoFrame] | None = None
         self._pending: av.VideoFrame | None = None  # decoded by open(), delivered by first read()
-        self._pacer: FramePacer | None = None
-        self._closed = threading.Event()
         self._period = 1.0 / 30.0  # seconds per frame, from the stream's rate once open
         self._start_position()
 
@@ -193,11 +218,6 @@ class VideoFileSource(_SourceBase):
         self._last_t = 0.0  # media time of the last decoded frame, loop offset included
         self._index = -1  # file frame number of the last decoded frame, counting across loops
         self._loop_frames = 0  # frames decoded since the last (re)start
-
-    @property
-    def frames_skipped(self) -> int:
-        """Frames decoded but dropped because the consumer was more than one frame behind."""
-        return self._pacer.frames_skipped if self._pacer else 0
 
     def _error(self, what: str, exc: BaseException | None = None) -> SourceError:
         reason = f" ({exc})" if exc else ""
@@ -287,16 +307,11 @@ class VideoFileSource(_SourceBase):
                 return None
             image = frame.to_ndarray(format="rgb24")
             t_media, index = self._last_t, self._index
-        t_capture = self._pacer.wait(t_media) if self._pacer else time.monotonic()
-        if t_capture is None:
-            return None
-        return VideoFrame(image=image, t_capture=t_capture, index=index)
+        return self._deliver(image, t_media, index)
 
     def close(self) -> None:
         """Stop a blocked ``read()`` at once and close the file. Idempotent, thread-safe."""
-        self._closed.set()
-        if self._pacer:
-            self._pacer.stop()
+        self._interrupt()
         with self._lock:  # waits at most for one frame's decode
             self._release()
 
@@ -332,7 +347,7 @@ def _load_image_rgb(path: Path) -> np.ndarray | None:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-class ImageSource(_SourceBase):
+class ImageSource(_PacedSource):
     """A still image (JPEG, PNG with or without alpha, ...) delivered as a stream of frames at ``fps``.
 
     Every frame shares one read-only image array (never copied per frame). Paced, frames are due
@@ -349,6 +364,7 @@ class ImageSource(_SourceBase):
         paced: bool = True,
         seconds: float | None = None,
     ) -> None:
+        super().__init__()
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.path = Path(path)
@@ -357,14 +373,7 @@ class ImageSource(_SourceBase):
         self.seconds = seconds
         self.info = SourceInfo(self.path.name, 0, 0, self.fps, live=False, frame_count=None)
         self._image: np.ndarray | None = None
-        self._pacer: FramePacer | None = None
-        self._closed = threading.Event()
         self._next_index = 0
-
-    @property
-    def frames_skipped(self) -> int:
-        """Frames dropped because the consumer was more than one frame behind."""
-        return self._pacer.frames_skipped if self._pacer else 0
 
     def open(self) -> None:
         """Decode the image. Raises ``SourceError`` if it is missing or cannot be decoded."""
@@ -402,16 +411,11 @@ class ImageSource(_SourceBase):
         if count is not None and index >= count:
             return None
         self._next_index = index + 1
-        t_capture = pacer.wait(index / self.fps) if pacer else time.monotonic()
-        if t_capture is None:
-            return None
-        return VideoFrame(image=image, t_capture=t_capture, index=index)
+        return self._deliver(image, index / self.fps, index)
 
     def close(self) -> None:
         """Stop a blocked ``read()`` at once and drop the image. Idempotent, thread-safe."""
-        self._closed.set()
-        if self._pacer:
-            self._pacer.stop()
+        self._interrupt()
         self._image = None
 
 
