@@ -90,7 +90,7 @@ def format_table(result: dict) -> str:
     lines = [f"avatarcam bench: {result['source']} at {result['size']}@{result['fps']:g} -> {result['sink']}",
              f"  renderer {result.get('gl_renderer', '?')}", "",
              f"  {'stage':<10}{'p50 ms':>10}{'p95 ms':>10}"]
-    for stage in ("track", "animate", "render", "sink", "e2e"):
+    for stage in ("capture", "track", "animate", "render", "sink", "e2e"):
         if f"{stage}_ms_p50" in result:
             lines.append(f"  {stage:<10}{result[f'{stage}_ms_p50']:>10.2f}{result[f'{stage}_ms_p95']:>10.2f}")
     if result.get("raw_tracker_ms_p50") is not None:

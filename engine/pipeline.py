@@ -208,6 +208,8 @@ class Pipeline:
             if item is None:
                 break
             self.telemetry.count("frames_in")
+            if "capture" in item.timings:
+                self.telemetry.record("capture", item.timings["capture"])
             slot.put(item)
         slot.close()  # end of stream: downstream drains what is left, then finishes
 

@@ -166,12 +166,15 @@ class _PacedSource(_SourceBase):
         """Frames dropped because they were more than one period late (paced mode only)."""
         return self._pacer.frames_skipped if self._pacer else 0
 
-    def _deliver(self, image: np.ndarray, t_media: float, index: int) -> VideoFrame | None:
-        """The frame, once due (paced) or at once; None if ``close()`` interrupted the wait."""
+    def _deliver(self, image: np.ndarray, t_media: float, index: int, capture_ms: float = 0.0) -> VideoFrame | None:
+        """The frame, once due (paced) or at once; None if ``close()`` interrupted the wait.
+
+        ``capture_ms`` is what producing the frame cost (decoding, conversion), kept in its timings.
+        """
         t_capture = self._pacer.wait(t_media) if self._pacer else time.monotonic()
         if t_capture is None:
             return None
-        return VideoFrame(image=image, t_capture=t_capture, index=index)
+        return VideoFrame(image=image, t_capture=t_capture, index=index, timings={"capture": capture_ms})
 
     def _interrupt(self) -> None:
         """Mark closed and wake a ``read()`` waiting for its frame's time."""
@@ -294,6 +297,7 @@ class VideoFileSource(_PacedSource):
     def read(self) -> VideoFrame | None:
         """Return the next frame (blocking until it is due when paced), or ``None`` at the end or
         once closed. Raises ``SourceError`` if the file turns out damaged part-way."""
+        start = time.perf_counter()
         with self._lock:
             if self._closed.is_set() or self._container is None:
                 return None
@@ -307,7 +311,7 @@ class VideoFileSource(_PacedSource):
                 return None
             image = frame.to_ndarray(format="rgb24")
             t_media, index = self._last_t, self._index
-        return self._deliver(image, t_media, index)
+        return self._deliver(image, t_media, index, (time.perf_counter() - start) * 1000.0)
 
     def close(self) -> None:
         """Stop a blocked ``read()`` at once and close the file. Idempotent, thread-safe."""
@@ -589,7 +593,9 @@ class CameraSource(_SourceBase):
                     )
         index, self._index = self._index, self._index + 1
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        return VideoFrame(image=rgb, t_capture=t_capture, index=index)
+        # Decoding (MJPG) and conversion happen after the grab: part of the end-to-end latency.
+        capture_ms = (time.monotonic() - t_capture) * 1000.0
+        return VideoFrame(image=rgb, t_capture=t_capture, index=index, timings={"capture": capture_ms})
 
     def close(self) -> None:
         """Release the camera. Idempotent, thread-safe; waits at most for the grab in progress."""
