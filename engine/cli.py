@@ -168,10 +168,11 @@ def run_pipeline(pipeline, seconds: float | None, *, report: Callable[[dict], No
 
 
 def _status_line(stats: dict) -> None:
+    track = f"track {stats['track_ms_p50']:4.1f} ms | " if "track_ms_p50" in stats else ""
     print(f"fps {stats.get('fps_now', 0):5.1f} | e2e p50 {stats.get('e2e_ms_p50', 0):5.1f} ms p95 "
-          f"{stats.get('e2e_ms_p95', 0):5.1f} ms | track {stats.get('track_ms_p50', 0):4.1f} ms | render "
-          f"{stats.get('render_ms_p50', 0):4.1f} ms | dropped {stats.get('frames_dropped', 0)} | "
-          f"cpu {stats.get('cpu_cores', 0):.2f} cores | {stats.get('rss_mb', 0):.0f} MB", file=sys.stderr)
+          f"{stats.get('e2e_ms_p95', 0):5.1f} ms | {track}render {stats.get('render_ms_p50', 0):4.1f} ms | "
+          f"dropped {stats.get('frames_dropped', 0)} | cpu {stats.get('cpu_cores', 0):.2f} cores | "
+          f"{stats.get('rss_mb', 0):.0f} MB", file=sys.stderr)
 
 
 # --- commands --------------------------------------------------------------------------------------
