@@ -41,3 +41,12 @@ def matrix_to_euler(rotation: np.ndarray) -> tuple[float, float, float]:
     yaw = math.degrees(math.atan2(r[0, 2], r[2, 2]))
     roll = -math.degrees(math.atan2(r[1, 0], r[1, 1]))
     return yaw, pitch, roll
+
+
+def euler_to_quaternion(yaw: float, pitch: float, roll: float) -> tuple[float, float, float, float]:
+    """Unit quaternion (x, y, z, w), glTF order, for a head pose in degrees."""
+    from .avatar.model import decompose_matrix  # one quaternion extraction for the whole engine
+
+    m = np.eye(4)
+    m[:3, :3] = euler_to_matrix(yaw, pitch, roll)
+    return decompose_matrix(m)[1]

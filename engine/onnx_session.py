@@ -1,0 +1,52 @@
+"""One way to open an ONNX model: TensorRT, then CUDA, then CPU, whichever really works here.
+
+onnxruntime-gpu lists the TensorRT and CUDA providers even on machines without an NVIDIA GPU, then
+prints load errors and falls back. They are offered only when an NVIDIA device is present, so a
+CPU-only machine starts quietly; ``session.get_providers()`` tells what was used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def nvidia_gpu_present() -> bool:
+    """True when the NVIDIA driver exposes a device (Linux: /dev/nvidia0; Windows: nvml.dll)."""
+    if sys.platform.startswith("linux"):
+        return os.path.exists("/dev/nvidia0") or os.path.exists("/proc/driver/nvidia/version")
+    if sys.platform == "win32":
+        return os.path.exists(os.path.join(os.environ.get("SystemRoot", r"C:\Windows"), "System32", "nvml.dll"))
+    return False
+
+
+def providers() -> list[str]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    wanted = [p for p in GPU_PROVIDERS if p in available] if nvidia_gpu_present() else []
+    return wanted + ["CPUExecutionProvider"]
+
+
+def create_session(model_path: Path, *, threads: int = 1, what: str = "model"):
+    """An InferenceSession on the best working provider. Raises ``ModelError`` for a bad file."""
+    import onnxruntime as ort
+
+    if not Path(model_path).is_file():
+        raise ModelError(f"The {what} '{model_path}' is missing.", "Reinstall avatarcam, or let it download the model again.")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads  # small models: threads cost more than they save
+    try:
+        session = ort.InferenceSession(str(model_path), options, providers=providers())
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+        raise ModelError(f"The {what} '{model_path}' could not be loaded ({exc}).",
+                         "Delete it and let avatarcam download it again, or reinstall.") from exc
+    log.info("%s runs on %s", Path(model_path).name, ", ".join(session.get_providers()))
+    return session
