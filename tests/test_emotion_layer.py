@@ -1,0 +1,48 @@
+"""The emotion layer on the avatar: expressiveness, mixing, and no fight with the visemes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.emotion.vocabulary import EMOTIONS
+from engine.emotion_layer import apply_emotion
+from engine.fusion import EmotionState
+from engine.types import AvatarFrame
+
+
+def state(emotion: str, p: float = 1.0, speaking: float = 0.0) -> EmotionState:
+    probs = np.full(len(EMOTIONS), (1 - p) / (len(EMOTIONS) - 1))
+    probs[EMOTIONS.index(emotion)] = p
+    return EmotionState(0.0, probs, emotion, 0.0, 0.0, speaking, "video_only", False)
+
+
+FACE = AvatarFrame(0.0, 1, {"jawOpen": 0.4, "mouthSmileLeft": 0.2, "mouthSmileRight": 0.2})
+
+
+def test_expressiveness_zero_is_a_pure_mirror():
+    assert apply_emotion(FACE, state("happy"), 0.0) is FACE
+
+
+def test_happy_adds_smile_and_cheeks_sad_lifts_inner_brows_and_drops_the_gaze():
+    happy = apply_emotion(FACE, state("happy"), 1.0)
+    assert happy.controls["mouthSmileLeft"] > 0.6 and happy.controls["cheekSquintRight"] > 0.3
+    sad = apply_emotion(FACE, state("sad"), 1.0)
+    assert sad.controls["browInnerUp"] > 0.5 and sad.controls["mouthFrownLeft"] > 0.4
+    assert sad.eyes[1] < -4 and sad.head[1] < 0
+    surprised = apply_emotion(FACE, state("surprised"), 1.0)
+    assert surprised.controls["eyeWideLeft"] > 0.4 and surprised.controls["jawOpen"] > 0.5
+
+
+def test_strength_follows_expressiveness_and_probability():
+    half = apply_emotion(FACE, state("happy"), 0.5).controls["cheekSquintLeft"]
+    full = apply_emotion(FACE, state("happy"), 1.0).controls["cheekSquintLeft"]
+    unsure = apply_emotion(FACE, state("happy", p=0.4), 1.0).controls["cheekSquintLeft"]
+    assert 0 < half < full and 0 < unsure < full
+
+
+def test_while_speaking_the_layer_leaves_the_jaw_and_lips_to_the_visemes():
+    quiet = apply_emotion(FACE, state("surprised"), 1.0)
+    talking = apply_emotion(FACE, state("surprised", speaking=1.0), 1.0)
+    assert quiet.controls["jawOpen"] > FACE.controls["jawOpen"]
+    assert talking.controls["jawOpen"] == FACE.controls["jawOpen"]
+    assert talking.controls["eyeWideLeft"] == quiet.controls["eyeWideLeft"], "the upper face still shows it"
