@@ -11,6 +11,7 @@ clipped audio, so consumers can ignore those moments.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,9 +83,11 @@ class _LandmarkWatch:
 
 
 class EmotionFuser:
-    """Combines face and voice estimates. Not thread-safe: feed it from one thread."""
+    """Combines face and voice estimates. Thread-safe: the tracking and audio threads feed it while
+    the render thread reads it."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._face = _Stream()
         self._voice = _Stream()
         self._speaking = (0.0, -math.inf)  # probability, time
@@ -96,6 +99,10 @@ class EmotionFuser:
         self._anomalies: dict[str, float] = {}  # reason -> time last seen
 
     def add_face(self, estimate: EmotionEstimate, landmarks: np.ndarray | None = None) -> None:
+        with self._lock:
+            self._add_face(estimate, landmarks)
+
+    def _add_face(self, estimate: EmotionEstimate, landmarks: np.ndarray | None) -> None:
         reasons = self._landmarks.check(landmarks) if landmarks is not None else []
         for reason in reasons:
             self._anomalies[reason] = estimate.t_capture
@@ -105,6 +112,11 @@ class EmotionFuser:
     def add_voice(self, estimate: EmotionEstimate | None, speaking_probability: float, t: float,
                   samples: np.ndarray | None = None) -> None:
         """A voice reading; ``samples`` (float, -1..1) are checked for clipping."""
+        with self._lock:
+            self._add_voice(estimate, speaking_probability, t, samples)
+
+    def _add_voice(self, estimate: EmotionEstimate | None, speaking_probability: float, t: float,
+                   samples: np.ndarray | None) -> None:
         if samples is not None and samples.size and np.mean(np.abs(samples) >= 0.99) > CLIP_FRACTION:
             self._anomalies["audio clipping"] = t
         self._speaking = (speaking_probability, t)
@@ -112,6 +124,10 @@ class EmotionFuser:
             self._voice.latest = estimate
 
     def update(self, now: float) -> EmotionState:
+        with self._lock:
+            return self._update(now)
+
+    def _update(self, now: float) -> EmotionState:
         wf, wv = self._face.weight(now), self._voice.weight(now)
         mode = {(True, True): "both", (True, False): "video_only", (False, True): "audio_only",
                 (False, False): "none"}[(wf > 0, wv > 0)]

@@ -44,9 +44,13 @@ def matrix_to_euler(rotation: np.ndarray) -> tuple[float, float, float]:
 
 
 def euler_to_quaternion(yaw: float, pitch: float, roll: float) -> tuple[float, float, float, float]:
-    """Unit quaternion (x, y, z, w), glTF order, for a head pose in degrees."""
-    from .avatar.model import decompose_matrix  # one quaternion extraction for the whole engine
+    """Unit quaternion (x, y, z, w), glTF order, for a head pose in degrees (same R as above).
 
-    m = np.eye(4)
-    m[:3, :3] = euler_to_matrix(yaw, pitch, roll)
-    return decompose_matrix(m)[1]
+    Closed form of q = qy(yaw) * qx(-pitch) * qz(-roll): no matrices on the per-frame path.
+    """
+    hy, hp, hr = math.radians(yaw) / 2, -math.radians(pitch) / 2, -math.radians(roll) / 2
+    cy, sy, cp, sp, cr, sr = math.cos(hy), math.sin(hy), math.cos(hp), math.sin(hp), math.cos(hr), math.sin(hr)
+    return (cy * sp * cr + sy * cp * sr,
+            sy * cp * cr - cy * sp * sr,
+            cy * cp * sr - sy * sp * cr,
+            cy * cp * cr + sy * sp * sr)

@@ -25,3 +25,13 @@ def test_roll_tilts_toward_the_left_shoulder():
 @pytest.mark.parametrize("pose", [(0, 0, 0), (25, -10, 5), (-40, 15, -12), (10, 30, 20)])
 def test_round_trip(pose):
     assert np.allclose(matrix_to_euler(euler_to_matrix(*pose)), pose, atol=1e-6)
+
+
+@pytest.mark.parametrize("pose", [(0, 0, 0), (25, -10, 5), (-40, 15, -12), (10, 30, 20)])
+def test_quaternion_matches_the_matrix(pose):
+    from engine.avatar import quat_to_matrix
+    from engine.rotation import euler_to_quaternion
+
+    q = euler_to_quaternion(*pose)
+    assert abs(np.linalg.norm(q) - 1.0) < 1e-12
+    assert np.allclose(quat_to_matrix(q), euler_to_matrix(*pose), atol=1e-9)
