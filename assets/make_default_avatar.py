@@ -14,15 +14,20 @@ How it is built
   and eye sockets are smooth displacement fields on top. The grid row through the mouth is split
   into an upper and a lower lip edge (a slit, closed at rest) and a mouth pocket is lofted inwards
   from the slit, so the skin, lips and mouth form one closed, consistently oriented surface.
-* **Eyes**: spheres (sclera, iris, pupil primitives) on the ``LeftEye``/``RightEye`` nodes; eyelids
-  are spherical shells just outside the eyeballs, parametrised by (yaw, pitch) so blinks and squints
-  move their edges along the eyeball.
+* **Eyes**: spheres (sclera, iris with a per-vertex radial gradient and limbal ring, pupil, an
+  emissive catch-light disc) on the ``LeftEye``/``RightEye`` nodes; eyelids are spherical shells
+  just outside the eyeballs, parametrised by (yaw, pitch) so blinks and squints move their edges
+  along the eyeball; the upper lids start with a lash row standing out from the lid edge, which
+  follows the edge in every shape.
 * **Teeth, tongue, brows** are small swept/ellipsoid parts in the same (morphing) mesh; hair, ears,
   neck and the shirt are in a second skinned mesh without morph targets.
 * **Blendshapes** are displacement fields built from a few named regions (lip bands, mouth corners,
   brows, cheeks, jaw), the eyelid edge parametrisation and a jaw rotation about the hinge. Normal
   deltas are the recomputed normals of the displaced surface minus the rest normals. Targets are
   stored as sparse accessors (only the vertices a shape moves).
+
+* **VRM 1.0**: the same document plus ``VRMC_vrm`` (meta/licence, humanoid, bone lookAt and the
+  preset expressions of ``VRM_EXPRESSIONS``, each a mix of ARKit targets) is written beside the GLB.
 
 Conventions: metres, +Y up, the avatar faces +Z, the subject's left is +X.
 """
@@ -50,9 +55,9 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "default_avatar.glb"
 # Proportions (metres). The head is ~0.24 m tall, centred near y = 1.60.
 # ----------------------------------------------------------------------------------------------
 HEAD_CENTRE = np.array([0.0, 1.60, 0.0])
-EYE_RADIUS = 0.0145
-EYE_X, EYE_Y = 0.033, 1.601
-EYE_PROTRUSION = 0.0058          # how far the eyeball's front stands out of the skin
+EYE_RADIUS = 0.0172
+EYE_X, EYE_Y = 0.0345, 1.600
+EYE_PROTRUSION = 0.0046          # how far the eyeball's front stands out of the skin
 LID_GAP_UPPER, LID_GAP_LOWER = 0.0011, 0.0008   # eyelid shell radius minus eyeball radius
 MOUTH_Y = 1.524
 JAW_HINGE = np.array([0.0, 1.590, -0.015])
@@ -80,20 +85,24 @@ def srgb(hex_colour: str) -> tuple[float, float, float, float]:
 
 # name -> (colour, roughness, double sided)
 MATERIALS: dict[str, tuple[str, float, bool]] = {
-    "Skin": ("#F1C3A2", 0.55, False),
-    "Lips": ("#D88A80", 0.45, False),
+    "Skin": ("#F3C6A5", 0.6, False),
+    "Lips": ("#D97F78", 0.4, False),
+    "Lid": ("#E3AE95", 0.7, False),      # a touch darker and rosier than the skin: a closed eye reads as a lid
     "Mouth": ("#5E1F26", 0.8, True),     # the pocket folds when the jaw opens: draw both sides
     "Teeth": ("#F6F3EC", 0.3, False),
     "Tongue": ("#D46F76", 0.5, False),
     "Brows": ("#4A2C1C", 0.8, False),
-    "Lashes": ("#22150F", 0.7, False),
-    "Hair": ("#5A3420", 0.65, False),
-    "Shirt": ("#3E86B4", 0.85, False),
-    "Collar": ("#2D6489", 0.85, False),
-    "Sclera": ("#F8F6F2", 0.2, False),
-    "Iris": ("#7A5230", 0.2, False),
-    "Pupil": ("#0B0A0C", 0.2, False),
+    "Lashes": ("#1E130E", 0.7, True),     # the lash flap is seen from both sides
+    "Hair": ("#4A2A1B", 0.5, False),
+    "Shirt": ("#3C7FB0", 0.85, False),
+    "Collar": ("#F2EEE6", 0.8, False),
+    "Sclera": ("#FAF8F5", 0.25, False),
+    "Iris": ("#FFFFFF", 0.15, False),      # coloured per vertex: IRIS_INNER at the pupil, IRIS_OUTER at the limbus
+    "Pupil": ("#0B0A0C", 0.15, False),
+    "CatchLight": ("#FFFFFF", 0.3, False),
 }
+IRIS_INNER, IRIS_OUTER, LIMBAL_RING = "#B07A3E", "#6A4222", "#2A1A10"   # warm hazel, dark limbal ring
+CATCH_LIGHT_EMISSIVE = (0.9, 0.9, 0.9)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -171,12 +180,12 @@ def ellipsoid_grid(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
 # ----------------------------------------------------------------------------------------------
 HEAD_BLOBS: tuple[tuple[tuple[float, float, float], tuple[float, float, float]], ...] = (
     ((0.0, 1.632, -0.010), (0.078, 0.094, 0.098)),    # cranium
-    ((0.0, 1.578, 0.020), (0.069, 0.072, 0.073)),     # face mass
-    ((0.0, 1.532, 0.020), (0.062, 0.044, 0.064)),     # jaw
-    ((0.0, 1.535, 0.045), (0.034, 0.027, 0.050)),     # muzzle
-    ((0.0, 1.502, 0.056), (0.025, 0.016, 0.024)),     # chin
-    ((0.038, 1.556, 0.045), (0.036, 0.033, 0.038)),   # cheeks
-    ((-0.038, 1.556, 0.045), (0.036, 0.033, 0.038)),
+    ((0.0, 1.580, 0.020), (0.071, 0.071, 0.073)),     # face mass
+    ((0.0, 1.534, 0.020), (0.058, 0.042, 0.062)),     # jaw
+    ((0.0, 1.536, 0.045), (0.033, 0.026, 0.050)),     # muzzle
+    ((0.0, 1.503, 0.055), (0.023, 0.015, 0.023)),     # chin
+    ((0.037, 1.562, 0.045), (0.033, 0.031, 0.037)),   # cheeks
+    ((-0.037, 1.562, 0.045), (0.033, 0.031, 0.037)),
 )
 HEAD_BLEND = 0.016
 
@@ -519,7 +528,7 @@ def lid_edges(tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     corner = 55.0
     c = np.clip(1.0 - (tau / corner) ** 2, 0.0, 1.0)
     tilt = 3.0 * np.clip(tau / corner, -1, 1)
-    upper = -3.0 + 40.0 * c ** 0.6 + tilt
+    upper = -3.0 + 44.0 * c ** 0.6 + tilt
     lower = -3.0 - 24.0 * c ** 0.8 + tilt
     return upper, lower
 
@@ -546,23 +555,30 @@ def build_lid(eye: np.ndarray, side: float, upper: bool) -> Part:
     edge = edge_u if upper else edge_l
     end = LID_TOP if upper else -LID_TOP
     gap = LID_GAP_UPPER if upper else LID_GAP_LOWER
-    fr = np.concatenate([[0.0], np.linspace(0.0, 1.0, LID_ROWS)])     # fraction edge -> end
-    fold = np.zeros(LID_ROWS + 1)
-    fold[0] = 1.0
+    lash = 1 if upper else 0    # upper lids start with a lash row standing out from the lid edge
+    fr = np.concatenate([[0.0] * (1 + lash), np.linspace(0.0, 1.0, LID_ROWS)])     # fraction edge -> end
+    rows = LID_ROWS + 1 + lash
+    fold = np.zeros(rows)
+    fold[lash] = 1.0
     frac, tt = np.meshgrid(fr, tau, indexing="ij")
     fold_g = np.repeat(fold[:, None], LID_COLS, axis=1)
-    edge_g = np.repeat(edge[None, :], LID_ROWS + 1, axis=0)
+    edge_g = np.repeat(edge[None, :], rows, axis=0)
     sgn = 1.0 if upper else -1.0
     pitch = edge_g + frac * (end - edge_g) - sgn * 1.2 * fold_g
     radius = EYE_RADIUS + np.where(fold_g > 0, 0.00035, gap)
+    if lash:  # longest in the middle and toward the outer corner, as stylised lashes are
+        outer = np.clip(tau / LID_SIDE, -1.0, 1.0)
+        length = 0.0012 + 0.0016 * np.clip(1.0 - (tau / 60.0) ** 2, 0.0, 1.0) + 0.0008 * np.clip(outer, 0, 1)
+        radius[0] = EYE_RADIUS + gap + length
+        pitch[0] = edge + 2.0
     pos = lid_point(eye, side, tt, pitch, radius).reshape(-1, 3)
-    tris = grid_triangles(LID_ROWS + 1, LID_COLS, wrap=False)
+    tris = grid_triangles(rows, LID_COLS, wrap=False)
     # wind so the shell faces away from the eyeball; the fold strip then faces the lid edge
-    shell = np.all(tris >= 2 * LID_COLS, axis=1)
+    shell = np.all(tris >= (2 + lash) * LID_COLS, axis=1)
     if orient_outward(pos, tris[shell], eye)[0, 0] != tris[shell][0, 0]:
         tris = tris[:, ::-1].copy()
-    on_fold = np.all(tris < 2 * LID_COLS, axis=1)
-    mats = ["Lashes" if upper and fold_strip else "Skin" for fold_strip in on_fold]
+    on_fold = np.all(tris < (2 + lash) * LID_COLS, axis=1)
+    mats = ["Lashes" if upper and fold_strip else "Lid" for fold_strip in on_fold]
     tags = {
         "lid_eye": np.full(len(pos), side),
         "lid_upper": np.full(len(pos), 1.0 if upper else -1.0),
@@ -575,25 +591,46 @@ def build_lid(eye: np.ndarray, side: float, upper: bool) -> Part:
     return Part(f"lid_{'L' if side > 0 else 'R'}{'U' if upper else 'D'}", pos, tris, mats, tags)
 
 
-def build_eyeball() -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Eyeball in its node's frame (centre at the origin, looking +Z) as sclera, iris and pupil
-    primitives: {material: (positions, normals, triangles)}. Normals are the sphere's, so the
-    seams between the three are invisible."""
-    ring_deg = np.array([0.0, 6.0, 12.5, 16.0, 22.0, 28.0, 31.5, 40, 55, 70, 85, 100, 115, 130, 145, 160, 172, 180])
+def build_eyeball() -> dict[str, tuple[np.ndarray, ...]]:
+    """Eyeball in its node's frame (centre at the origin, looking +Z) as sclera, iris, pupil and
+    catch-light primitives: {material: (positions, normals, triangles, RGBA vertex colours)}.
+    Normals are the sphere's, so the seams between the parts are invisible; the iris colour is a
+    per-vertex radial gradient with a dark limbal ring."""
+    ring_deg = np.array([0.0, 7.0, 14.0, 18.0, 23.0, 28.0, 32.5, 35.0, 36.5, 45, 60, 80, 100, 125, 150, 180])
     cols = 28
     out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    bands = {"Pupil": (0.0, 12.5), "Iris": (12.5, 31.5), "Sclera": (31.5, 180.0)}
+    bands = {"Pupil": (0.0, 14.0), "Iris": (14.0, 36.5), "Sclera": (36.5, 180.0)}
     for name, (a0, a1) in bands.items():
         alphas = ring_deg[(ring_deg >= a0) & (ring_deg <= a1)]
         al, th = np.meshgrid(np.radians(alphas), np.linspace(0, 2 * np.pi, cols, endpoint=False), indexing="ij")
         d = np.stack([np.sin(al) * np.cos(th), np.sin(al) * np.sin(th), np.cos(al)], -1).reshape(-1, 3)
         # the iris and pupil sit a touch proud of the sclera, like a cornea
-        bulge = 1.0 + 0.035 * np.clip(1 - al.reshape(-1) / np.radians(31.5), 0, 1) ** 0.5
+        bulge = 1.0 + 0.035 * np.clip(1 - al.reshape(-1) / np.radians(36.5), 0, 1) ** 0.5
         pos = d * EYE_RADIUS * bulge[:, None]
         tris = grid_triangles(len(alphas), cols, wrap=True)
         tris = orient_outward(pos, tris, np.zeros(3))
         tris = tris[np.ptp(pos[tris], axis=1).max(axis=1) > 1e-9]     # drop the pole's slivers
-        out[name] = (pos, normalize(pos), tris)
+        colours = np.ones((len(pos), 4))
+        if name == "Iris":  # radial gradient: light around the pupil, darker outward, dark limbal ring
+            t = np.clip((np.degrees(al.reshape(-1)) - a0) / (a1 - a0), 0.0, 1.0)
+            inner, outer, ring = (np.array(srgb(c)[:3]) for c in (IRIS_INNER, IRIS_OUTER, LIMBAL_RING))
+            rgb = inner + (outer - inner) * smoothstep(0.0, 0.75, t)[:, None]
+            rgb = rgb + (ring - rgb) * smoothstep(0.72, 0.97, t)[:, None]
+            rgb *= 1.0 - 0.12 * (np.cos(th.reshape(-1) * 9) * 0.5 + 0.5)[:, None] * (t < 0.8)[:, None]  # fibres
+            colours[:, :3] = rgb
+        out[name] = (pos, normalize(pos), tris, colours)
+    # catch-light: a small bright disc on the cornea, up and toward the key light (upper right in the image)
+    n_rim = 12
+    ang = np.linspace(0, 2 * np.pi, n_rim, endpoint=False)
+    centre_dir = normalize(np.array([-0.16, 0.20, 1.0]))
+    u = normalize(np.cross([0.0, 1.0, 0.0], centre_dir))
+    v = np.cross(centre_dir, u)
+    r = 0.17
+    dirs = normalize(centre_dir + r * (np.cos(ang)[:, None] * u + 0.8 * np.sin(ang)[:, None] * v))
+    pos = np.concatenate([[centre_dir], dirs]) * EYE_RADIUS * 1.045
+    tris = np.stack([np.zeros(n_rim, int), 1 + np.arange(n_rim), 1 + (np.arange(n_rim) + 1) % n_rim], -1)
+    tris = orient_outward(pos, tris, np.zeros(3))
+    out["CatchLight"] = (pos, np.tile(centre_dir, (len(pos), 1)), tris, np.ones((len(pos), 4)))
     return out
 
 
@@ -677,7 +714,7 @@ def build_hair() -> Part:
     theta = column_angles()
     n_rows = 20
     hairline = np.radians(82.0 - 40.0 * np.cos(theta)
-                          + 12.0 * gauss((theta - 0.30) / 0.32)          # fringe over the left brow
+                          + 17.0 * gauss((theta - 0.30) / 0.36)          # fringe over the left brow
                           - 4.0 * gauss((theta + 0.45) / 0.22)           # side parting
                           + 2.0 * np.cos(7 * theta) * smoothstep(1.6, 0.6, np.abs(theta)))
     f = np.concatenate([np.linspace(0.0, 1.0, n_rows) ** 0.9, [1.0]])
@@ -685,7 +722,7 @@ def build_hair() -> Part:
     th = np.tile(theta[None, :], (len(f), 1))
     ph[-1] = hairline + np.radians(1.5)
     skin = head_points(sphere_dirs(th, ph).reshape(-1, 3)).reshape(len(f), N_COLS, 3)
-    volume = 0.012 + 0.006 * np.cos(ph) ** 2 + 0.003 * (1 - np.cos(th)) * 0.5
+    volume = 0.017 + 0.009 * np.cos(ph) ** 2 + 0.004 * (1 - np.cos(th)) * 0.5
     taper = np.clip((1.0 - f[:, None]) / 0.22, 0.0, 1.0) ** 0.5
     thickness = volume * (0.25 + 0.75 * taper)
     thickness[-1] = -0.0015
@@ -749,17 +786,20 @@ def build_neck() -> Part:
     return Part("neck", pos, tris, ["Skin"] * len(tris))
 
 
+TORSO_LIFT = 0.012  # the shirt sits this much higher than the neck's base: a shorter visible neck
+
+
 def build_torso() -> Part:
     """Shoulders and chest in a crew-neck shirt, closed at the bottom."""
     cols = 56
     th = np.linspace(-np.pi, np.pi, cols, endpoint=False)
     s, c = np.sin(th), np.cos(th)
     e = 2.0 / 2.6   # superellipse exponent: a boxy but soft torso
-    body = np.stack([0.185 * np.sign(s) * np.abs(s) ** e,
+    body = np.stack([0.195 * np.sign(s) * np.abs(s) ** e,
                      np.where(c > 0, 0.108, 0.082) * np.sign(c) * np.abs(c) ** e], -1)
     body[:, 1] -= 0.02
     collar = np.stack([0.069 * s, -0.024 + 0.064 * c], -1)
-    y_edge = 1.392 - 0.03 * s ** 2
+    y_edge = 1.395 - 0.05 * s ** 2       # shoulders slope down from the collar
     rings = []
     # collar band (rises a little), then the shoulder dome, then the sides down to the waist
     for y_off, scale in ((0.030, 1.0), (0.012, 1.06), (0.0, 1.14)):
@@ -773,8 +813,8 @@ def build_torso() -> Part:
     for k, y in enumerate(np.linspace(1.35, 1.05, 8)[1:]):
         bulge = 1.0 + 0.04 * np.sin(np.pi * (k + 1) / 8) * (c > 0)
         rings.append(np.column_stack([body[:, 0] * (1 - 0.02 * k), np.full(cols, y), body[:, 1] * bulge]))
-    pts = np.stack(rings)
-    pos = np.concatenate([pts.reshape(-1, 3), [[0.0, 1.05, -0.02]]])
+    pts = np.stack(rings) + [0.0, TORSO_LIFT, 0.0]
+    pos = np.concatenate([pts.reshape(-1, 3), [[0.0, 1.05 + TORSO_LIFT, -0.02]]])
     tris = grid_triangles(len(rings), cols, wrap=True)
     last = (len(rings) - 1) * cols
     j = np.arange(cols)
@@ -923,7 +963,7 @@ def blendshapes(rig: Rig) -> dict[str, np.ndarray]:
                                  + r.move(r.blob(0.0, 1.490, 0.018, 0.010), (0.0, 0.0025, 0.0015)))
     tongue, tip = r.part_mask("tongue"), r.tag["tongue_front"]
     shapes["tongueOut"] = (0.35 * jaw_open
-                           + r.move(tongue * (0.35 + 0.65 * tip), (0.0, -0.004, 0.030))
+                           + r.move(tongue * (0.35 + 0.65 * tip), (0.0, -0.004, 0.035))
                            + r.move(tongue * tip, (0.0, -0.002, 0.0)))
     shapes["cheekPuff"] = (r.cheeks()[:, None] * r.normals * 0.008
                            + r.move(r.lip(True) + r.lip(False), (0.0, 0.0, 0.0015)))
@@ -945,8 +985,9 @@ def blendshapes(rig: Rig) -> dict[str, np.ndarray]:
         shapes[f"mouthUpperUp{name}"] = r.move(half * r.lip(True, 0.003), (0.0, 0.0050, 0.001))
         shapes[f"noseSneer{name}"] = (r.move(half * r.blob(0.012 * s, 1.558, 0.007, 0.009), (0.0005 * s, 0.003, 0.0005))
                                       + r.move(half * r.blob(0.011 * s, 1.600, 0.008, 0.008) * above_eye, (0.0, -0.0015, 0.0)))
-        shapes[f"cheekSquint{name}"] = r.move(half * r.blob(0.037 * s, 1.575, 0.015, 0.010) * smoothstep(1.592, 1.585, r.y),
-                                              (0.0, 0.003, 0.001))
+        shapes[f"cheekSquint{name}"] = (r.move(half * r.blob(0.038 * s, 1.574, 0.017, 0.011) * smoothstep(1.592, 1.583, r.y),
+                                               (0.0, 0.0045, 0.0030))
+                                        + r.lids(s, lower_to=lambda t, eu, el: el + 5.0))
         shapes[f"browDown{name}"] = r.move(half * r.blob(0.030 * s, 1.632, 0.020, 0.010) * above_eye,
                                            (-0.0015 * s, -0.0050, 0.0008))
         shapes[f"browOuterUp{name}"] = r.move(half * r.blob(0.046 * s, 1.634, 0.013, 0.010) * above_eye, (0.0, 0.0060, 0.0))
@@ -1070,16 +1111,18 @@ def normals_after(parts: list[Part], offsets: np.ndarray, displaced: np.ndarray)
 
 
 def write_glb(path: Path, face_parts: list[Part], body_parts: list[Part], rig: Rig,
-              shapes: dict[str, np.ndarray], eyeball: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
-              eyes: dict[str, np.ndarray]) -> dict[str, int]:
-    """Assemble nodes, skin, materials and both meshes; write the GLB; return a few counts."""
+              shapes: dict[str, np.ndarray], eyeball: dict[str, tuple[np.ndarray, ...]],
+              eyes: dict[str, np.ndarray], vrm_path: Path | None = None) -> dict[str, int]:
+    """Assemble nodes, skin, materials and both meshes; write the GLB (and the VRM 1.0 file when
+    ``vrm_path`` is given); return a few counts."""
     w = GlbWriter()
     g = w.gltf
     mat_index = {}
     for name, (colour, rough, double) in MATERIALS.items():
         mat_index[name] = len(g.materials)
         g.materials.append(gl.Material(name=name, doubleSided=double, pbrMetallicRoughness=gl.PbrMetallicRoughness(
-            baseColorFactor=list(srgb(colour)), metallicFactor=0.0, roughnessFactor=rough)))
+            baseColorFactor=list(srgb(colour)), metallicFactor=0.0, roughnessFactor=rough),
+            emissiveFactor=list(CATCH_LIGHT_EMISSIVE) if name == "CatchLight" else None))
 
     # nodes
     names = ["Root", "Hips", "Spine", "Chest", "Neck", "Head", "LeftEye", "RightEye", "Face", "Body"]
@@ -1159,10 +1202,13 @@ def write_glb(path: Path, face_parts: list[Part], body_parts: list[Part], rig: R
     g.nodes[idx["Body"]].skin = 0
 
     eye_mesh = gl.Mesh(name="Eyeball")
-    for material, (pos, nrm, tris) in eyeball.items():
-        eye_mesh.primitives.append(primitive(pos, nrm, tris, material))
-    tri_total += sum(len(t) for _, _, t in eyeball.values())     # the eyeball is drawn twice
-    vert_total += sum(len(p) for p, _, _ in eyeball.values())
+    for material, (pos, nrm, tris, colours) in eyeball.items():
+        prim = primitive(pos, nrm, tris, material)
+        if material == "Iris":
+            prim.attributes.COLOR_0 = w.accessor(colours, FLOAT, "VEC4")
+        eye_mesh.primitives.append(prim)
+    tri_total += sum(len(e[2]) for e in eyeball.values())     # the eyeball is drawn twice
+    vert_total += sum(len(e[0]) for e in eyeball.values())
     g.meshes.append(eye_mesh)
     g.nodes[idx["LeftEye"]].mesh = 2
     g.nodes[idx["RightEye"]].mesh = 2
@@ -1171,7 +1217,77 @@ def write_glb(path: Path, face_parts: list[Part], body_parts: list[Part], rig: R
     g.set_binary_blob(bytes(w.blob))
     path.parent.mkdir(parents=True, exist_ok=True)
     g.save_binary(str(path))
-    return {"triangles": tri_total, "vertices": vert_total, "bytes": path.stat().st_size}
+    stats = {"triangles": tri_total, "vertices": vert_total, "bytes": path.stat().st_size}
+    if vrm_path is not None:  # the same model plus the VRMC_vrm extension
+        g.extensions = {"VRMC_vrm": vrm_extension(idx, names52, eyes)}
+        g.extensionsUsed = ["VRMC_vrm"]
+        g.save_binary(str(vrm_path))
+        stats["vrm_bytes"] = vrm_path.stat().st_size
+    return stats
+
+
+# ----------------------------------------------------------------------------------------------
+# VRM 1.0
+# ----------------------------------------------------------------------------------------------
+def _both(name: str, weight: float) -> dict[str, float]:
+    return {f"{name}Left": weight, f"{name}Right": weight}
+
+
+# VRM 1.0 preset expressions as mixes of the ARKit morph targets: {expression: (binds, overrides)}
+VRM_EXPRESSIONS: dict[str, tuple[dict[str, float], dict[str, str]]] = {
+    "aa": ({"jawOpen": 0.75, **_both("mouthLowerDown", 0.3), "mouthShrugUpper": 0.2}, {}),
+    "ih": ({"jawOpen": 0.22, **_both("mouthStretch", 0.55), **_both("mouthSmile", 0.2)}, {}),
+    "ou": ({"mouthPucker": 0.95, "jawOpen": 0.12}, {}),
+    "ee": ({"jawOpen": 0.15, **_both("mouthStretch", 0.8), **_both("mouthSmile", 0.35)}, {}),
+    "oh": ({"mouthFunnel": 0.9, "jawOpen": 0.4}, {}),
+    "happy": ({**_both("mouthSmile", 1.0), **_both("cheekSquint", 0.7), **_both("eyeSquint", 0.45),
+               "browInnerUp": 0.15}, {"overrideMouth": "blend"}),
+    "angry": ({**_both("browDown", 1.0), **_both("noseSneer", 0.45), **_both("mouthFrown", 0.5),
+               **_both("mouthPress", 0.4), **_both("eyeSquint", 0.3)}, {"overrideMouth": "blend"}),
+    "sad": ({"browInnerUp": 1.0, **_both("mouthFrown", 0.85), "mouthShrugLower": 0.35,
+             **_both("eyeLookDown", 0.2)}, {"overrideMouth": "blend"}),
+    "relaxed": ({**_both("mouthSmile", 0.45), **_both("eyeBlink", 0.45), "browInnerUp": 0.2},
+                {"overrideBlink": "blend"}),
+    "surprised": ({**_both("eyeWide", 1.0), "browInnerUp": 0.9, **_both("browOuterUp", 0.9), "jawOpen": 0.35,
+                   "mouthFunnel": 0.25}, {"overrideBlink": "block", "overrideMouth": "blend"}),
+    "blink": ({**_both("eyeBlink", 1.0)}, {}),
+    "blinkLeft": ({"eyeBlinkLeft": 1.0}, {}),
+    "blinkRight": ({"eyeBlinkRight": 1.0}, {}),
+}
+VRM_META = {
+    "name": "avatarcam default avatar", "version": "2", "authors": ["avatarcam contributors"],
+    "copyrightInformation": "avatarcam contributors, Apache-2.0",
+    "licenseUrl": "https://vrm.dev/licenses/1.0/", "otherLicenseUrl": "https://www.apache.org/licenses/LICENSE-2.0",
+    "avatarPermission": "everyone", "allowExcessivelyViolentUsage": False, "allowExcessivelySexualUsage": False,
+    "commercialUsage": "corporation", "allowPoliticalOrReligiousUsage": True, "allowAntisocialOrHateUsage": False,
+    "creditNotation": "unnecessary", "allowRedistribution": True, "modification": "allowModificationRedistribution",
+}
+
+
+def vrm_extension(idx: dict[str, int], names52: list[str], eyes: dict[str, np.ndarray]) -> dict:
+    """The ``VRMC_vrm`` object: meta and licence, humanoid bones, bone lookAt, expressions bound
+    to the Face mesh's ARKit morph targets."""
+    face = idx["Face"]
+    target = {n: i for i, n in enumerate(names52)}
+    preset = {}
+    for name, (binds, overrides) in VRM_EXPRESSIONS.items():
+        preset[name] = {"morphTargetBinds": [{"node": face, "index": target[t], "weight": w} for t, w in binds.items()],
+                        "isBinary": False, **overrides}
+    head = np.array(JOINT_POSITIONS["Head"])
+    between_eyes = (eyes["left"] + eyes["right"]) / 2.0 - head
+    bones = {"hips": "Hips", "spine": "Spine", "chest": "Chest", "neck": "Neck", "head": "Head",
+             "leftEye": "LeftEye", "rightEye": "RightEye"}
+    return {
+        "specVersion": "1.0",
+        "meta": VRM_META,
+        "humanoid": {"humanBones": {bone: {"node": idx[node]} for bone, node in bones.items()}},
+        "lookAt": {"type": "bone", "offsetFromHeadBone": [round(float(v), 5) for v in between_eyes],
+                   "rangeMapHorizontalInner": {"inputMaxValue": 90.0, "outputScale": 90.0},
+                   "rangeMapHorizontalOuter": {"inputMaxValue": 90.0, "outputScale": 90.0},
+                   "rangeMapVerticalDown": {"inputMaxValue": 90.0, "outputScale": 90.0},
+                   "rangeMapVerticalUp": {"inputMaxValue": 90.0, "outputScale": 90.0}},
+        "expressions": {"preset": preset},
+    }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1184,8 +1300,8 @@ def eye_centres() -> dict[str, np.ndarray]:
     return {"left": np.array([EYE_X, EYE_Y, z]), "right": np.array([-EYE_X, EYE_Y, z])}
 
 
-def build(out: Path) -> dict[str, int]:
-    """Build every part, the rig and the blendshapes, and write the GLB to ``out``."""
+def build(out: Path, vrm_out: Path | None = None) -> dict[str, int]:
+    """Build every part, the rig and the blendshapes; write the GLB to ``out`` (and the VRM to ``vrm_out``)."""
     eyes = eye_centres()
     skin, landmarks = build_skin(eyes)
     lip_z = float(landmarks["lip_centre"][2])
@@ -1197,16 +1313,21 @@ def build(out: Path) -> dict[str, int]:
     rig = Rig(face_parts, landmarks, eyes)
     shapes = blendshapes(rig)
     eyeball = build_eyeball()
-    return write_glb(out, face_parts, body_parts, rig, shapes, eyeball, eyes)
+    return write_glb(out, face_parts, body_parts, rig, shapes, eyeball, eyes, vrm_out)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the .glb")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="where to write the .glb; the VRM 1.0 file is written beside it (.vrm)")
+    parser.add_argument("--no-vrm", action="store_true", help="write the .glb only")
     args = parser.parse_args(argv)
-    stats = build(args.out)
+    vrm_out = None if args.no_vrm else args.out.with_suffix(".vrm")
+    stats = build(args.out, vrm_out)
     print(f"wrote {args.out}: {stats['triangles']} triangles, {stats['vertices']} vertices, "
           f"{stats['bytes'] / 1e6:.2f} MB")
+    if vrm_out is not None:
+        print(f"wrote {vrm_out}: VRM 1.0, {stats['vrm_bytes'] / 1e6:.2f} MB")
     return 0
 
 

@@ -1,8 +1,12 @@
 #version 330 core
-// Avatar fragment shader: metallic-roughness shading with a three-point light rig (key, fill,
-// rim) fixed to the camera, hemispheric ambient, GGX specular, linear lighting, sRGB output.
-// Variants (defined by the renderer): HAS_TEXTURE (0/1), ALPHA_MASK (0/1). Compile-time switches,
-// not uniform branches: software rasterisers run both sides of a branch.
+// Avatar fragment shader, linear lighting with sRGB output and a three-point light rig (key, fill,
+// rim) fixed to the camera plus a hemispheric ambient. Variants (defined by the renderer):
+//   SHADING 0: metallic-roughness (GGX specular) for glTF;
+//           1: unlit (KHR_materials_unlit);
+//           2: MToon-like toon shading for VRM (shade colour, toony ramp, parametric rim);
+//   OUTLINE 1: the MToon outline (inverted hull) pass: flat outline colour;
+//   HAS_TEXTURE (0/1), ALPHA_MASK (0/1).
+// Compile-time switches, not uniform branches: software rasterisers run both sides of a branch.
 
 in vec3 v_normal;
 in vec3 v_view_pos;
@@ -19,6 +23,15 @@ uniform vec3 u_emissive;
 uniform float u_alpha_cutoff;   // MASK: fragments below it are discarded
 uniform bool u_blend;           // BLEND: keep the alpha (else output is opaque)
 uniform vec3 u_up;              // world up, in view space (for the hemispheric ambient)
+#if SHADING == 2 || OUTLINE
+uniform vec3 u_shade_color;     // MToon shade colour (linear)
+uniform float u_toony;          // 0: smooth, 1: hard step
+uniform float u_shift;          // moves the light/shade border
+uniform vec3 u_rim_color;       // parametric rim colour (linear)
+uniform float u_rim_power;
+uniform float u_rim_lift;
+uniform vec3 u_outline_color;
+#endif
 
 out vec4 f_color;
 
@@ -41,7 +54,6 @@ vec3 to_srgb(vec3 c) {
 // One light's diffuse + GGX specular (Schlick Fresnel, Smith-Schlick visibility).
 vec3 shade(vec3 n, vec3 v, vec3 l, vec3 color, vec3 diffuse, vec3 f0, float a2) {
     float nl = max(dot(n, l), 0.0);
-    if (nl <= 0.0) return vec3(0.0);
     vec3 h = normalize(l + v);
     float nh = max(dot(n, h), 0.0);
     float nv = max(dot(n, v), 1e-3);
@@ -60,10 +72,30 @@ void main() {
 #if ALPHA_MASK
     if (base.a < u_alpha_cutoff) discard;
 #endif
+    float alpha = u_blend ? base.a : 1.0;
 
+#if OUTLINE
+    f_color = vec4(to_srgb(u_outline_color * 0.6 + u_outline_color * base.rgb * 0.4), alpha);
+#elif SHADING == 1
+    f_color = vec4(to_srgb(base.rgb + u_emissive), alpha);
+#else
     vec3 n = normalize(v_normal);
     if (!gl_FrontFacing) n = -n;  // double-sided materials: light the back face too
     vec3 v = normalize(-v_view_pos);
+    vec3 ambient = mix(GROUND, SKY, 0.5 + 0.5 * dot(n, u_up));
+#if SHADING == 2
+    // MToon: a two-tone ramp between the shade and the lit colour, lit by the key light; the fill
+    // and ambient lift the shade side; parametric rim plus the rig's rim light.
+    float lambert = dot(n, normalize(KEY_DIR)) + u_shift;
+    float ramp = smoothstep(-1.0 + u_toony, 1.0 - u_toony + 1e-3, lambert);
+    vec3 lit = mix(u_shade_color, base.rgb, ramp);
+    vec3 color = lit * 0.92 + base.rgb * (ambient * 0.9 + FILL_COLOR * 0.18 * max(dot(n, normalize(FILL_DIR)), 0.0));
+    float fresnel = pow(clamp(1.0 - max(dot(n, v), 0.0) + u_rim_lift, 0.0, 1.0), max(u_rim_power, 1e-3));
+    color += u_rim_color * fresnel;
+    float edge = pow(1.0 - max(dot(n, v), 0.0), 4.0);
+    color += RIM_COLOR * 0.25 * edge * max(dot(n, normalize(RIM_DIR)) + 0.5, 0.0) * base.rgb;
+    color += u_emissive;
+#else
     float rough = clamp(u_roughness, 0.05, 1.0);
     float a2 = pow(rough * rough, 2.0);
     vec3 diffuse = base.rgb * (1.0 - u_metallic);
@@ -74,9 +106,9 @@ void main() {
     // rim: a soft Fresnel-shaped light from behind that outlines the silhouette
     float edge = pow(1.0 - max(dot(n, v), 0.0), 3.0);
     color += RIM_COLOR * edge * max(dot(n, normalize(RIM_DIR)) + 0.5, 0.0) * (diffuse + f0) * 0.6;
-    vec3 ambient = mix(GROUND, SKY, 0.5 + 0.5 * dot(n, u_up));
     color += ambient * (diffuse + f0 * (1.0 - rough * 0.5));
     color += u_emissive;
-
-    f_color = vec4(to_srgb(color), u_blend ? base.a : 1.0);
+#endif
+    f_color = vec4(to_srgb(color), alpha);
+#endif
 }

@@ -3,7 +3,7 @@
 //   0: rigid (node world matrix), 1, 2 or 4: linear-blend skinning with that many joints.
 // Joint matrices come from an RGBA32F texture (4 texels = the 4 columns of one matrix), which is
 // cheaper than a dynamically indexed uniform array on software rasterisers and has no small
-// joint limit. Morph targets are applied on the CPU before upload (see engine/render/renderer.py).
+// joint limit. OUTLINE (0/1) builds the MToon inverted-hull outline pass. Morph targets are applied on the CPU before upload (see engine/render/renderer.py).
 
 in vec3 in_position;
 in vec3 in_normal;
@@ -14,6 +14,10 @@ in vec4 in_weights;
 
 uniform mat4 u_view;
 uniform mat4 u_proj;
+uniform vec4 u_uv_transform;  // KHR_texture_transform / VRM texture binds: offset.xy, scale.zw
+#if OUTLINE
+uniform float u_outline_width;  // metres: the inverted hull is pushed out along the normal
+#endif
 #if SKIN_INFLUENCES > 0
 uniform sampler2D u_joint_texture;  // joint world * inverse bind, one matrix per 4 texels
 
@@ -48,8 +52,12 @@ void main() {
     v_normal = u_normal_matrix * in_normal;
 #endif
     vec4 view = u_view * world;
+#if OUTLINE
+    // the hull grows with distance a little, so the line keeps its width on screen
+    view.xyz += normalize(v_normal) * u_outline_width * clamp(-view.z, 0.5, 2.0);
+#endif
     v_view_pos = view.xyz;
-    v_uv = in_uv;
+    v_uv = in_uv * u_uv_transform.zw + u_uv_transform.xy;
     v_color = in_color;
     gl_Position = u_proj * view;
 }

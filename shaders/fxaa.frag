@@ -20,12 +20,13 @@ void main() {
     vec3 ne = texelFetch(u_image, clamp(p + ivec2(1, -1), ivec2(0), hi), 0).rgb;
     vec3 sw = texelFetch(u_image, clamp(p + ivec2(-1, 1), ivec2(0), hi), 0).rgb;
     vec3 se = texelFetch(u_image, clamp(p + ivec2(1, 1), ivec2(0), hi), 0).rgb;
-    vec3 m = texelFetch(u_image, p, 0).rgb;
+    vec4 centre = texelFetch(u_image, p, 0);  // its alpha is kept (transparent backgrounds)
+    vec3 m = centre.rgb;
     float l_nw = luma(nw), l_ne = luma(ne), l_sw = luma(sw), l_se = luma(se), l_m = luma(m);
     float l_min = min(l_m, min(min(l_nw, l_ne), min(l_sw, l_se)));
     float l_max = max(l_m, max(max(l_nw, l_ne), max(l_sw, l_se)));
     if (l_max - l_min < max(0.0312, l_max * 0.125)) {  // flat area: no edge to smooth
-        f_color = vec4(m, 1.0);
+        f_color = centre;
         return;
     }
     vec2 dir = vec2(-((l_nw + l_ne) - (l_sw + l_se)), (l_nw + l_sw) - (l_ne + l_se));
@@ -36,5 +37,5 @@ void main() {
                   + texture(u_image, v_uv + dir * (2.0 / 3.0 - 0.5)).rgb);
     vec3 b = a * 0.5 + 0.25 * (texture(u_image, v_uv - dir * 0.5).rgb + texture(u_image, v_uv + dir * 0.5).rgb);
     float l_b = luma(b);
-    f_color = vec4((l_b < l_min || l_b > l_max) ? a : b, 1.0);
+    f_color = vec4((l_b < l_min || l_b > l_max) ? a : b, centre.a);
 }

@@ -308,3 +308,28 @@ def build_benchmark_avatar(path: str | Path, *, triangles: int = 25_000, target_
                                 extras={"targetNames": list(target_names)} if target_names else {}))
     _add_skin(b, joints)
     return b.save(path, [joints[0], b.node("FaceMesh", mesh=0, skin=0)])
+
+
+def add_extensions(path: str | Path, extensions: dict, *, material_extensions: dict | None = None) -> Path:
+    """Rewrite the GLB at ``path`` with top-level ``extensions`` (e.g. ``{"VRMC_vrm": {...}}``) added,
+    and optionally extensions on materials (``{material index: {name: object}}``)."""
+    import json
+    import struct
+
+    path = Path(path)
+    data = path.read_bytes()
+    json_length = struct.unpack_from("<I", data, 12)[0]
+    doc = json.loads(data[20:20 + json_length])
+    rest = data[20 + json_length:]
+    doc.setdefault("extensions", {}).update(extensions)
+    for index, ext in (material_extensions or {}).items():
+        doc["materials"][index].setdefault("extensions", {}).update(ext)
+    used = set(doc.get("extensionsUsed", [])) | set(extensions)
+    for ext in (material_extensions or {}).values():
+        used |= set(ext)
+    doc["extensionsUsed"] = sorted(used)
+    payload = json.dumps(doc).encode()
+    payload += b" " * (-len(payload) % 4)
+    body = struct.pack("<II", len(payload), 0x4E4F534A) + payload + rest
+    path.write_bytes(struct.pack("<4sII", b"glTF", 2, 12 + len(body)) + body)
+    return path

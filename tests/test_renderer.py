@@ -33,7 +33,7 @@ def _gl_available() -> str:
 _NO_GL = _gl_available()
 pytestmark = pytest.mark.skipif(bool(_NO_GL), reason=f"no OpenGL context: {_NO_GL}")
 
-SMALL = RenderOptions(width=320, height=240, msaa=0, software_msaa=None)
+SMALL = RenderOptions(width=320, height=240, msaa=0, software_msaa=None, fxaa=False)
 BG = np.round(np.asarray(SMALL.background) * 255).astype(np.uint8)
 NEUTRAL = AvatarPose()
 
@@ -188,6 +188,33 @@ def test_texture_colours_appear(avatars) -> None:
     reddish = (image[..., 0] > image[..., 2] + 60).sum()
     bluish = (image[..., 2] > image[..., 0] + 60) & (image[..., 2] > 150)
     assert reddish > 50 and bluish.sum() > 50
+
+
+def test_texture_v_runs_down_the_image_as_gltf_says(tmp_path: Path) -> None:
+    """glTF UV v = 0 is the image's top row: a red-over-blue image stays red on top."""
+    image = np.zeros((8, 8, 3), np.uint8)
+    image[:4] = (230, 30, 30)
+    image[4:] = (30, 30, 230)
+    b = GltfBuilder()
+    p, n, uv, i, faces = grid_box((-0.5, 1.0, 0.0), (0.5, 2.0, 0.0), 1)
+    keep = np.flatnonzero(faces == 4)  # the +Z face; its UVs have v = 0 at the top (y = 2)
+    remap = np.full(len(p), -1)
+    remap[keep] = np.arange(len(keep))
+    tris = remap[i.reshape(-1, 3)]
+    tris = tris[(tris >= 0).all(axis=1)].ravel()
+    assert uv[keep][np.argmax(p[keep][:, 1]), 1] == pytest.approx(0.0)
+    b.material((1.0, 1.0, 1.0, 1.0), texture_image=b.image(image))
+    prim = pygltflib.Primitive(attributes=pygltflib.Attributes(POSITION=b.accessor(p[keep]), NORMAL=b.accessor(n[keep]),
+                                                               TEXCOORD_0=b.accessor(uv[keep])),
+                               indices=b.accessor(tris, component=5125), material=0)
+    b.gltf.meshes.append(pygltflib.Mesh(primitives=[prim]))
+    avatar = load_avatar(b.save(tmp_path / "updown.glb", [b.node("Plane", mesh=0)]))
+    with AvatarRenderer(avatar, dataclasses.replace(SMALL, framing="full_body")) as renderer:
+        image = renderer.render(NEUTRAL).astype(int)
+    rows = np.flatnonzero(foreground(image).any(axis=1))
+    quarter = (rows[-1] - rows[0]) // 4  # away from the edges, where REPEAT filtering wraps around
+    top, bottom = image[rows[0] + quarter, 160], image[rows[-1] - quarter, 160]
+    assert top[0] > top[2] + 60 and bottom[2] > bottom[0] + 60
 
 
 def _plane_avatar(tmp_path: Path, double_sided: bool) -> Avatar:

@@ -1,5 +1,9 @@
 """Read glTF 2.0 (.gltf, .glb) and VRM (.vrm, a GLB) files into the ``Avatar`` model.
 
+VRM data (``VRMC_vrm`` 1.0 or ``VRM`` 0.x) is read by ``vrm1.py`` / ``vrm0.py`` into
+``Avatar.vrm``; materials get their ``KHR_texture_transform``, ``KHR_materials_unlit`` and MToon
+parameters here.
+
 pygltflib parses the JSON; this module resolves buffers, reads accessors (strided, sparse,
 normalised integers), decodes images with OpenCV and builds the immutable model. Every problem a
 user can cause becomes an ``AvatarLoadError`` with one line saying what is wrong and a hint; a
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import logging
 import struct
@@ -33,6 +38,7 @@ from engine.avatar.model import (
     Texture,
     decompose_matrix,
 )
+from engine.avatar import vrm0, vrm1
 from engine.errors import AvatarLoadError
 
 log = logging.getLogger(__name__)
@@ -155,6 +161,23 @@ class _GltfReader:
         self._buffers: dict[int, bytes] = {}
         self._images: dict[int, np.ndarray | None] = {}
         self._materials: dict[int | None, Material] = {}
+        self._vrm0_materials = self._vrm0_material_properties()
+
+    def _vrm0_material_properties(self) -> dict[int, dict]:
+        """VRM 0.x ``materialProperties`` by material index (matched by name, else by position)."""
+        ext = (self.gltf.extensions or {}).get(vrm0.EXTENSION)
+        props = ext.get("materialProperties") if isinstance(ext, dict) else None
+        if not isinstance(props, list):
+            return {}
+        by_name = {p.get("name"): p for p in props if isinstance(p, dict)}
+        out = {}
+        for index, material in enumerate(self.gltf.materials or []):
+            found = by_name.get(material.name)
+            if found is None and index < len(props) and isinstance(props[index], dict):
+                found = props[index]
+            if found is not None:
+                out[index] = found
+        return out
 
     def fail(self, what: str, hint: str = _HINT_REEXPORT) -> AvatarLoadError:
         return AvatarLoadError(f"{self.path.name}: {what}.", hint)
@@ -179,8 +202,38 @@ class _GltfReader:
                     raise self.fail(f"mesh {meshes[node.mesh].name} is bound to bones its skin does not have")
         if not any(node.mesh is not None for node in nodes):
             raise self.fail("the file contains no meshes to draw", "Export the avatar with its meshes included.")
-        return Avatar(nodes=nodes, meshes=meshes, skins=skins, scene_roots=roots, source=self.path,
-                      extras={"extensions": dict(g.extensions or {})})
+        avatar = Avatar(nodes=nodes, meshes=meshes, skins=skins, scene_roots=roots, source=self.path,
+                        extras={"extensions": dict(g.extensions or {})})
+        return self._with_vrm(avatar)
+
+    def _with_vrm(self, avatar: Avatar) -> Avatar:
+        """Add the VRM 1.0 (``VRMC_vrm``) or 0.x (``VRM``) data, if the file has it.
+
+        A VRM extension that cannot be understood costs its expressions, not the avatar: it is
+        logged and the model loads as plain glTF (a VRM 0.x model is still turned to face +Z).
+        """
+        extensions = self.gltf.extensions or {}
+        if vrm1.EXTENSION in extensions:
+            version, importer = "1.0", lambda ext: vrm1.import_vrm1(ext, avatar, self._rest_uv())
+        elif vrm0.EXTENSION in extensions:
+            version, importer = "0.x", lambda ext: vrm0.import_vrm0(ext, avatar)
+            avatar = dataclasses.replace(avatar, facing=-1)
+        else:
+            return avatar
+        ext = extensions[vrm1.EXTENSION if version == "1.0" else vrm0.EXTENSION]
+        try:
+            if not isinstance(ext, dict):
+                raise TypeError("the extension is not a JSON object")
+            info = importer(ext)
+        except Exception as error:  # noqa: BLE001 - a malformed extension must not lose the model
+            log.warning("%s: its VRM %s data is unreadable (%s: %s); loaded as plain glTF without expressions.",
+                        self.path.name, version, type(error).__name__, error)
+            return avatar
+        return dataclasses.replace(avatar, vrm=info)
+
+    def _rest_uv(self) -> dict[int, tuple[float, float, float, float]]:
+        return {index: (*m.uv_offset, *m.uv_scale) for index, m in self._materials.items()
+                if index is not None}
 
     # --- structure ---
 
@@ -340,7 +393,23 @@ class _GltfReader:
         texture = None
         if pbr.baseColorTexture is not None:
             texture = self._texture(pbr.baseColorTexture.index, pbr.baseColorTexture.texCoord or 0)
+        uv_offset, uv_scale = (0.0, 0.0), (1.0, 1.0)
+        if pbr.baseColorTexture is not None:
+            transform = (pbr.baseColorTexture.extensions or {}).get("KHR_texture_transform")
+            if isinstance(transform, dict):
+                offset, scale = transform.get("offset") or (0.0, 0.0), transform.get("scale") or (1.0, 1.0)
+                uv_offset = (float(offset[0]), float(offset[1]))
+                uv_scale = (float(scale[0]), float(scale[1]))
+        shading: dict = {}
+        extensions = m.extensions or {}
+        if "KHR_materials_unlit" in extensions:
+            shading = {"shading": "unlit"}
+        if isinstance(extensions.get(vrm1.MTOON_EXTENSION), dict):
+            shading = vrm1.mtoon_material_fields(extensions[vrm1.MTOON_EXTENSION])
+        elif self._vrm0_materials.get(index):
+            shading = vrm0.vrm0_material_fields(self._vrm0_materials[index]) or shading
         return Material(
+            index=index, uv_offset=uv_offset, uv_scale=uv_scale, **shading,
             name=m.name or f"material{index}",
             base_color_factor=tuple(float(v) for v in (pbr.baseColorFactor or (1.0, 1.0, 1.0, 1.0))),
             base_color_texture=texture,

@@ -16,9 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from engine.avatar.vrm import VrmInfo
 
 REPEAT = 10497  # GL_REPEAT, the glTF default wrap mode
 
@@ -132,6 +135,20 @@ class Material:
     alpha_cutoff: float = 0.5
     double_sided: bool = False
     emissive: tuple[float, float, float] = (0.0, 0.0, 0.0)  # linear RGB
+    index: int = -1  # position in the file's material list (VRM binds refer to it); -1: default material
+    uv_offset: tuple[float, float] = (0.0, 0.0)  # KHR_texture_transform of the base colour texture
+    uv_scale: tuple[float, float] = (1.0, 1.0)
+    # Shading model: "pbr" (metallic-roughness), "unlit" (KHR_materials_unlit) or "mtoon" (VRM toon).
+    shading: str = "pbr"
+    # MToon parameters (VRMC_materials_mtoon names; VRM 0.x values are converted on import).
+    shade_color: tuple[float, float, float] = (0.0, 0.0, 0.0)  # linear RGB of the shaded side
+    shading_toony: float = 0.9  # 0: smooth Lambert, 1: hard two-tone step
+    shading_shift: float = 0.0  # moves the light/shade border (-1..1)
+    rim_color: tuple[float, float, float] = (0.0, 0.0, 0.0)  # parametric rim, linear RGB
+    rim_fresnel_power: float = 5.0
+    rim_lift: float = 0.0
+    outline_width: float = 0.0  # metres (world-coordinates mode); 0: no outline
+    outline_color: tuple[float, float, float] = (0.0, 0.0, 0.0)  # linear RGB
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -233,6 +250,7 @@ class Avatar:
     source: Path | None = None
     facing: int = 1
     extras: Mapping[str, object] = field(default_factory=dict)  # format-specific data (e.g. VRM)
+    vrm: "VrmInfo | None" = None  # VRM 0.x / 1.0 data (expressions, humanoid, lookAt, meta); None for glTF
 
     # --- lookup ---
 
@@ -257,9 +275,20 @@ class Avatar:
                 return by_name[candidate.lower()]
         return None
 
+    def human_bone(self, bone: str) -> int | None:
+        """Node index of a VRM humanoid bone (``"head"``, ``"leftEye"``...), or None."""
+        if self.vrm is None:
+            return None
+        index = self.vrm.humanoid.get(bone)
+        return index if index is not None and 0 <= index < len(self.nodes) else None
+
     @cached_property
     def head_node(self) -> int | None:
-        """The head node: a known head name, else the shallowest node whose name contains 'head'."""
+        """The head node: the VRM humanoid head, a known head name, else the shallowest node whose
+        name contains 'head'."""
+        humanoid = self.human_bone("head")
+        if humanoid is not None:
+            return humanoid
         found = self.find_node(HEAD_NODE_CANDIDATES)
         if found is not None:
             return found

@@ -15,8 +15,8 @@ FRAMINGS: tuple[str, ...] = ("head_and_shoulders", "head", "full_body")
 
 # head_and_shoulders: the frame is this many head-heights tall, with the head's centre this far
 # down from the top edge (a typical webcam shot: eyes near the upper third, shoulders at the bottom).
-_HS_FRAME_HEADS = 2.7
-_HS_HEAD_CENTRE_FROM_TOP = 0.40
+_HS_FRAME_HEADS = 2.45
+_HS_HEAD_CENTRE_FROM_TOP = 0.38
 _HEAD_FRAME_HEADS = 1.6
 
 

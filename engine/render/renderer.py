@@ -46,12 +46,15 @@ _TEXTURE_UNIT, _JOINT_UNIT = 0, 1
 # glTF wrap enum -> moderngl repeat flag (MIRRORED_REPEAT is drawn as REPEAT, CLAMP_TO_EDGE clamps)
 _WRAP = {10497: True, 33071: False, 33648: True}
 _EMPTY_WEIGHTS: Mapping[str, float] = MappingProxyType({})
+CHROMA_GREEN: tuple[float, float, float] = (0.0, 0xB1 / 255.0, 0x40 / 255.0)  # #00b140, broadcast chroma green
+_SHADING = {"pbr": 0, "unlit": 1, "mtoon": 2}
+_FXAA_MARGIN = 4  # pixels around the avatar's projected box that the FXAA pass also covers
 
 
 @dataclass(frozen=True, slots=True)
 class RenderOptions:
     """How to render. ``background`` is in display (sRGB-encoded) values 0..1: the empty parts of
-    the frame get exactly ``round(255 * background)``.
+    the frame get exactly ``round(255 * background)`` (``CHROMA_GREEN`` for keying).
 
     ``software_msaa`` replaces ``msaa`` when OpenGL is a CPU rasteriser (Mesa llvmpipe): there MSAA
     costs about 2.5x the whole frame (720p, 30k triangles, 2 cores: 10 ms without, 26 ms with 2x
@@ -63,7 +66,11 @@ class RenderOptions:
     background: tuple[float, float, float] = (0.16, 0.18, 0.22)
     msaa: int = 4  # samples; 0 = off; clamped to the context's GL_MAX_SAMPLES
     software_msaa: int | None = 0  # samples on a software rasteriser; None = same as msaa
-    fxaa: bool = False  # full-screen FXAA pass after the (optional) MSAA resolve
+    # FXAA pass after the (optional) MSAA resolve, limited to the avatar's screen rectangle.
+    # None (auto): on exactly when MSAA is off, so there is always some anti-aliasing.
+    fxaa: bool | None = None
+    fxaa_quality: str = "lite"  # "lite": 5 taps, no edge search (cheap on CPUs); "full": FXAA 3.11 console
+    transparent: bool = False  # clear to alpha 0: ``render_rgba`` gives a straight-alpha RGBA frame
     framing: str = "head_and_shoulders"  # see engine.render.camera.FRAMINGS
     fov_y_deg: float = 25.0
 
@@ -72,6 +79,8 @@ class RenderOptions:
             raise ValueError(f"render size {self.width}x{self.height} is out of range (16..8192)")
         if self.msaa < 0 or (self.software_msaa or 0) < 0:
             raise ValueError("msaa must be 0 (off) or a sample count")
+        if self.fxaa_quality not in ("lite", "full"):
+            raise ValueError("fxaa_quality must be 'lite' or 'full'")
         if self.framing not in FRAMINGS:
             raise ValueError(f"unknown framing {self.framing!r}; choose one of {', '.join(FRAMINGS)}")
         if not 5.0 <= self.fov_y_deg <= 120.0:
@@ -88,6 +97,11 @@ class AvatarPose:
     morph_weights: Mapping[str, float] = field(default_factory=lambda: _EMPTY_WEIGHTS)
     node_rotations: Mapping[str, tuple[float, float, float, float]] = field(default_factory=dict)
     view_yaw_deg: float = 0.0  # camera orbit for snapshots (three-quarter views)
+    # VRM expression output: weights by (mesh index, target index), added to ``morph_weights``
+    # (the sum is clamped to 0..1), and base-colour UV transforms by material index
+    # ((offset x, offset y, scale x, scale y), replacing the material's own).
+    target_weights: Mapping[tuple[int, int], float] = field(default_factory=lambda: _EMPTY_WEIGHTS)
+    uv_transforms: Mapping[int, tuple[float, float, float, float]] = field(default_factory=lambda: _EMPTY_WEIGHTS)
 
 
 def create_context() -> moderngl.Context:
@@ -179,17 +193,19 @@ class _Program:
 
 
 class _ProgramCache:
-    """Shader variants by (skin influences, textured, alpha mask), compiled on first use."""
+    """Shader variants by (skin influences, textured, alpha mask, shading, outline), compiled on first use."""
 
     def __init__(self, ctx: moderngl.Context) -> None:
         self._ctx = ctx
-        self._programs: dict[tuple[int, bool, bool], _Program] = {}
+        self._programs: dict[tuple[int, bool, bool, int, bool], _Program] = {}
 
-    def get(self, influences: int, textured: bool, alpha_mask: bool) -> _Program:
-        key = (influences, textured, alpha_mask)
+    def get(self, influences: int, textured: bool, alpha_mask: bool, shading: int = 0,
+            outline: bool = False) -> _Program:
+        key = (influences, textured, alpha_mask, shading, outline)
         if key not in self._programs:
             program = _Program(self._ctx, {"SKIN_INFLUENCES": influences, "HAS_TEXTURE": int(textured),
-                                           "ALPHA_MASK": int(alpha_mask)})
+                                           "ALPHA_MASK": int(alpha_mask), "SHADING": shading,
+                                           "OUTLINE": int(outline)})
             program.set("u_base_texture", _TEXTURE_UNIT)
             program.set("u_joint_texture", _JOINT_UNIT)
             self._programs[key] = program
@@ -217,7 +233,11 @@ class _GpuPrimitive:
         self.texture = texture
         self.morph = _MorphBlender(prim)
         influences = _influences(prim) if skinned else 0
-        self.program = programs.get(influences, texture is not None, prim.material.alpha_mode == "MASK")
+        mask = prim.material.alpha_mode == "MASK"
+        self.program = programs.get(influences, texture is not None, mask, _SHADING.get(prim.material.shading, 0))
+        # MToon outline: a second, inverted-hull draw of the same buffers (opaque materials only)
+        self.outline_program = (programs.get(influences, texture is not None, mask, 2, True)
+                                if prim.material.outline_width > 0 and prim.material.alpha_mode != "BLEND" else None)
         ctx = self.program.program.ctx
         static = np.zeros(n, dtype=[("uv", "f4", 2), ("color", "f4", 4), ("joints", "u2", 4), ("weights", "f4", 4)])
         static["uv"] = prim.uv0 if prim.uv0 is not None else 0.0
@@ -227,10 +247,13 @@ class _GpuPrimitive:
         self.vbo_dynamic = ctx.buffer(self.morph.base.tobytes(), dynamic=self.morph.active)
         self.vbo_static = ctx.buffer(static.tobytes())
         self.ibo = ctx.buffer(prim.indices.tobytes())
-        self.vao = ctx.vertex_array(self.program.program, [
-            (self.vbo_dynamic, "3f 3f", "in_position", "in_normal"),
-            (self.vbo_static, "2f 4f 4u2 4f", "in_uv", "in_color", "in_joints", "in_weights"),
-        ], index_buffer=self.ibo, index_element_size=4, skip_errors=True)  # variants drop unused inputs
+        layout = [(self.vbo_dynamic, "3f 3f", "in_position", "in_normal"),
+                  (self.vbo_static, "2f 4f 4u2 4f", "in_uv", "in_color", "in_joints", "in_weights")]
+        self.vao = ctx.vertex_array(self.program.program, layout, index_buffer=self.ibo, index_element_size=4,
+                                    skip_errors=True)  # variants drop unused inputs
+        self.outline_vao = (ctx.vertex_array(self.outline_program.program, layout, index_buffer=self.ibo,
+                                             index_element_size=4, skip_errors=True)
+                            if self.outline_program is not None else None)
 
     def update_morphs(self, mesh_weights: np.ndarray) -> None:
         if self.morph.active:
@@ -239,8 +262,9 @@ class _GpuPrimitive:
                 self.vbo_dynamic.write(data)
 
     def release(self) -> None:
-        for obj in (self.vao, self.vbo_dynamic, self.vbo_static, self.ibo):
-            obj.release()
+        for obj in (self.vao, self.outline_vao, self.vbo_dynamic, self.vbo_static, self.ibo):
+            if obj is not None:
+                obj.release()
 
 
 @dataclass(slots=True)
@@ -293,6 +317,7 @@ class _GpuScene:
         self.mesh_weights = [np.zeros(len(mesh.target_names), dtype=np.float32) for mesh in avatar.meshes]
         self.blend_items = [item for item in self.items if item.gpu.material.alpha_mode == "BLEND"]
         self.solid_items = [item for item in self.items if item.gpu.material.alpha_mode != "BLEND"]
+        self.outline_items = [item for item in self.items if item.gpu.outline_vao is not None]
 
     def _texture(self, ctx: moderngl.Context, texture: Texture | None, max_size: int) -> moderngl.Texture | None:
         if texture is None:
@@ -307,7 +332,9 @@ class _GpuScene:
                 image = cv2.resize(image, (max(1, int(image.shape[1] * scale)), max(1, int(image.shape[0] * scale))),
                                    interpolation=cv2.INTER_AREA)
             h, w = image.shape[:2]
-            tex = ctx.texture((w, h), 4, np.ascontiguousarray(image[::-1]).tobytes(), internal_format=GL_SRGB8_ALPHA8)
+            # glTF UV (0, 0) is the image's top-left corner and GL's t = 0 is the first row uploaded:
+            # upload top row first, sample the file's UVs unchanged.
+            tex = ctx.texture((w, h), 4, np.ascontiguousarray(image).tobytes(), internal_format=GL_SRGB8_ALPHA8)
             tex.repeat_x = _WRAP.get(texture.wrap_s, True)
             tex.repeat_y = _WRAP.get(texture.wrap_t, True)
             tex.build_mipmaps()
@@ -329,10 +356,16 @@ class _GpuScene:
             matrices = self.avatar.joint_matrices(index, world)
             texture.write(np.ascontiguousarray(np.swapaxes(matrices, 1, 2), dtype=np.float32))
 
-    def apply_morphs(self, weights_by_name: Mapping[str, float]) -> None:
+    def apply_morphs(self, weights_by_name: Mapping[str, float],
+                     target_weights: Mapping[tuple[int, int], float] = _EMPTY_WEIGHTS) -> None:
         for targets, weights in zip(self.mesh_targets, self.mesh_weights):
             for name, i in targets.items():
-                weights[i] = min(max(float(weights_by_name.get(name, 0.0)), 0.0), 1.0)
+                weights[i] = float(weights_by_name.get(name, 0.0))
+        for (mesh, target), weight in target_weights.items():
+            if 0 <= mesh < len(self.mesh_weights) and 0 <= target < len(self.mesh_weights[mesh]):
+                self.mesh_weights[mesh][target] += float(weight)
+        for weights in self.mesh_weights:
+            np.clip(weights, 0.0, 1.0, out=weights)
         for item in self.items:
             item.gpu.update_morphs(self.mesh_weights[item.mesh])
 
@@ -354,11 +387,14 @@ class _Targets:
             self._objects.append(obj)
             return obj
 
+        # FXAA samples a copy of the resolved frame: drawing the avatar straight into a texture
+        # costs llvmpipe ~3 ms more per frame at 640x360 than drawing into a renderbuffer, while
+        # the copy costs 0.04 ms.
         self.resolve_texture = keep(ctx.texture(size, 4)) if fxaa else None
         if self.resolve_texture is not None:
             self.resolve_texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
             self.resolve_texture.repeat_x = self.resolve_texture.repeat_y = False
-        resolve_color = self.resolve_texture or keep(ctx.renderbuffer(size, 4))
+        resolve_color = keep(ctx.renderbuffer(size, 4))
         if samples:
             self.draw = keep(ctx.framebuffer(keep(ctx.renderbuffer(size, 4, samples=samples)),
                                              keep(ctx.depth_renderbuffer(size, samples=samples))))
@@ -376,16 +412,20 @@ class _Targets:
 class _FxaaPass:
     """Full-screen FXAA from a resolved colour texture into the output framebuffer."""
 
-    def __init__(self, ctx: moderngl.Context) -> None:
+    def __init__(self, ctx: moderngl.Context, quality: str = "lite") -> None:
         self.program = ctx.program(vertex_shader=_load_shader("fullscreen.vert"),
-                                   fragment_shader=_load_shader("fxaa.frag"))
+                                   fragment_shader=_load_shader("fxaa_lite.frag" if quality == "lite" else "fxaa.frag"))
         self.program["u_image"] = 0
         self.vao = ctx.vertex_array(self.program, [])
 
-    def run(self, source: moderngl.Texture, target: moderngl.Framebuffer) -> None:
+    def run(self, source: moderngl.Texture, target: moderngl.Framebuffer,
+            rect: tuple[int, int, int, int] | None = None) -> None:
+        """Filter ``source`` into ``target``; only inside ``rect`` (x, y, w, h in GL pixels) if given."""
         target.use()
+        target.scissor = rect
         source.use(0)
         self.vao.render(moderngl.TRIANGLES, vertices=3)
+        target.scissor = None
 
     def release(self) -> None:
         self.vao.release()
@@ -415,8 +455,9 @@ class AvatarRenderer:
             if options.software_msaa is not None and _is_software(ctx):
                 samples = options.software_msaa
             self._samples = min(samples, ctx.max_samples) if samples > 1 else 0
-            self._targets = _Targets(ctx, (options.width, options.height), self._samples, options.fxaa)
-            self._fxaa = _FxaaPass(ctx) if options.fxaa else None
+            use_fxaa = (self._samples == 0) if options.fxaa is None else options.fxaa
+            self._targets = _Targets(ctx, (options.width, options.height), self._samples, use_fxaa)
+            self._fxaa = _FxaaPass(ctx, options.fxaa_quality) if use_fxaa else None
             self._scene = _GpuScene(ctx, self._programs, avatar)
         except moderngl.Error as error:
             self.close()
@@ -427,7 +468,10 @@ class AvatarRenderer:
             raise
         self._background = tuple(float(c) for c in options.background)
         self._staging = np.empty((options.height, options.width, 4), dtype=np.uint8)
+        self._alpha = 0.0 if options.transparent else 1.0
+        self._patch: np.ndarray | None = None  # FXAA rectangle read-back buffer, reused
         self._camera_key: tuple | None = None
+        self._uv: Mapping[int, tuple[float, float, float, float]] = _EMPTY_WEIGHTS
         self._camera_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # --- public API ---
@@ -448,6 +492,11 @@ class AvatarRenderer:
     def is_software(self) -> bool:
         """True on a CPU rasteriser (llvmpipe, softpipe, SwiftShader), where MSAA is expensive."""
         return _is_software(self._live_ctx())
+
+    @property
+    def fxaa(self) -> bool:
+        """Whether the FXAA pass runs (``RenderOptions.fxaa``, or automatically when MSAA is off)."""
+        return self._fxaa is not None
 
     @property
     def msaa_samples(self) -> int:
@@ -475,23 +524,40 @@ class AvatarRenderer:
 
     def render(self, pose: AvatarPose) -> np.ndarray:
         """One frame: ``height x width x 3`` uint8 RGB, top row first, C-contiguous, newly allocated."""
+        return cv2.cvtColor(self._render(pose), cv2.COLOR_RGBA2RGB)
+
+    def render_rgba(self, pose: AvatarPose) -> np.ndarray:
+        """One frame as ``height x width x 4`` uint8 RGBA (straight alpha; with
+        ``RenderOptions.transparent`` the background has alpha 0), newly allocated."""
+        return self._render(pose).copy()
+
+    def _render(self, pose: AvatarPose) -> np.ndarray:
+        """Draw a frame and read it into the staging array (RGBA, top row first); returns the staging array."""
         ctx = self._live_ctx()
         self._frame += 1
         scene = self._scene
         world = scene.pose_world(pose.node_rotations)
         scene.apply_skins(world)
-        scene.apply_morphs(pose.morph_weights)
+        scene.apply_morphs(pose.morph_weights, pose.target_weights)
         view = self._view_projection(pose.view_yaw_deg)[0]
+        self._uv = pose.uv_transforms
 
         targets = self._targets
         targets.draw.use()
-        targets.draw.clear(*self._background, 1.0, depth=1.0)
+        targets.draw.clear(*self._background, self._alpha, depth=1.0)
         ctx.enable(moderngl.DEPTH_TEST)
         for item in scene.solid_items:
             self._draw(item, world, view)
+        if scene.outline_items:  # inverted hulls: back faces of the pushed-out surface
+            ctx.cull_face = "front"
+            for item in scene.outline_items:
+                self._draw(item, world, view, outline=True)
+            ctx.cull_face = "back"
         if scene.blend_items:
             ctx.enable(moderngl.BLEND)
-            ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
+            # colour: over; alpha: accumulate coverage (correct for a transparent background)
+            ctx.blend_func = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA,
+                              moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA)
             targets.draw.depth_mask = False
             depth = {item.node: (view @ world[item.node])[2, 3] for item in scene.blend_items}
             for item in sorted(scene.blend_items, key=lambda it: depth[it.node]):  # far (most negative) first
@@ -501,12 +567,48 @@ class AvatarRenderer:
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         if targets.draw is not targets.resolve:
             ctx.copy_framebuffer(targets.resolve, targets.draw)
-        if self._fxaa is not None:
-            self._fxaa.run(targets.resolve_texture, targets.output)
         # RGBA read-back plus an OpenCV channel drop: 0.25 ms at 720p on llvmpipe, against 1.35 ms
         # for GL's own RGBA->RGB conversion (fbo.read(components=3)).
-        targets.output.read_into(self._staging, components=4, alignment=1)
-        return cv2.cvtColor(self._staging, cv2.COLOR_RGBA2RGB)
+        if self._fxaa is None:
+            targets.output.read_into(self._staging, components=4, alignment=1)
+            return self._staging
+        # FXAA only where the avatar is: the background needs none, and on a software rasteriser a
+        # full-screen pass costs as much as the avatar itself. The resolved frame is read whole,
+        # then the filtered rectangle is read over it (the flipped projection makes GL rows = image rows).
+        # The filter pass is queued before the first read-back, so one wait covers both passes.
+        rect = self._avatar_rect(world, view)
+        if rect is not None:
+            ctx.copy_framebuffer(targets.resolve_texture, targets.resolve)
+            self._fxaa.run(targets.resolve_texture, targets.output, rect)
+        targets.resolve.read_into(self._staging, components=4, alignment=1)
+        if rect is not None:
+            x, y, w, h = rect
+            if self._patch is None or self._patch.shape[:2] != (h, w):
+                self._patch = np.empty((h, w, 4), dtype=np.uint8)
+            targets.output.read_into(self._patch, viewport=rect, components=4, alignment=1)
+            self._staging[y:y + h, x:x + w] = self._patch
+        return self._staging
+
+    def _avatar_rect(self, world: np.ndarray, view: np.ndarray) -> tuple[int, int, int, int] | None:
+        """Screen rectangle (GL pixels, flipped rows) around the posed avatar's bounding box."""
+        o = self._options
+        lo, hi = self._scene.avatar.bounds()
+        pad = 0.06 * float(np.max(hi - lo))  # head turns and expressions stay inside the padded box
+        corners = np.array([[x, y, z, 1.0] for x in (lo[0] - pad, hi[0] + pad) for y in (lo[1] - pad, hi[1] + pad)
+                            for z in (lo[2] - pad, hi[2] + pad)])
+        proj = self._camera_cache[4]
+        clip = corners @ (proj @ view).T
+        if np.any(clip[:, 3] <= 1e-6):  # the camera is inside the padded box: filter everything
+            return 0, 0, o.width, o.height
+        ndc = clip[:, :2] / clip[:, 3:4]
+        x0 = int(np.floor((ndc[:, 0].min() + 1) / 2 * o.width)) - _FXAA_MARGIN
+        x1 = int(np.ceil((ndc[:, 0].max() + 1) / 2 * o.width)) + _FXAA_MARGIN
+        y0 = int(np.floor((ndc[:, 1].min() + 1) / 2 * o.height)) - _FXAA_MARGIN
+        y1 = int(np.ceil((ndc[:, 1].max() + 1) / 2 * o.height)) + _FXAA_MARGIN
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, o.width), min(y1, o.height)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        return x0, y0, x1 - x0, y1 - y0
 
     def close(self) -> None:
         """Release all GL objects and the context. Safe to call more than once."""
@@ -543,15 +645,15 @@ class AvatarRenderer:
             cam = self.camera(yaw)
             view = cam.view_matrix()
             proj = cam.projection_matrix(o.width / o.height, flip_y=True)
-            self._camera_cache = (view, _mat4_bytes(view), _mat4_bytes(proj), tuple(map(float, view[:3, 1])))
+            self._camera_cache = (view, _mat4_bytes(view), _mat4_bytes(proj), tuple(map(float, view[:3, 1])), proj)
             self._camera_key = key
         return self._camera_cache
 
-    def _draw(self, item: _DrawItem, world: np.ndarray, view: np.ndarray) -> None:
+    def _draw(self, item: _DrawItem, world: np.ndarray, view: np.ndarray, outline: bool = False) -> None:
         ctx, gpu, mat = self._ctx, item.gpu, item.gpu.material
-        program = gpu.program
+        program = gpu.outline_program if outline else gpu.program
         if program.frame != self._frame:  # camera uniforms once per program per frame
-            _, view_bytes, proj_bytes, up = self._camera_cache
+            _, view_bytes, proj_bytes, up, _ = self._camera_cache
             program.write("u_view", view_bytes)
             program.write("u_proj", proj_bytes)
             program.set("u_up", up)
@@ -568,13 +670,23 @@ class AvatarRenderer:
         program.set("u_emissive", mat.emissive)
         program.set("u_alpha_cutoff", mat.alpha_cutoff)
         program.set("u_blend", mat.alpha_mode == "BLEND")
+        program.set("u_uv_transform", self._uv.get(mat.index, (*mat.uv_offset, *mat.uv_scale)))
+        if mat.shading == "mtoon":
+            program.set("u_shade_color", mat.shade_color)
+            program.set("u_toony", mat.shading_toony)
+            program.set("u_shift", mat.shading_shift)
+            program.set("u_rim_color", mat.rim_color)
+            program.set("u_rim_power", mat.rim_fresnel_power)
+            program.set("u_rim_lift", mat.rim_lift)
+            program.set("u_outline_color", mat.outline_color)
+            program.set("u_outline_width", mat.outline_width)
         if gpu.texture is not None:
             gpu.texture.use(_TEXTURE_UNIT)
-        if mat.double_sided:
+        if mat.double_sided and not outline:
             ctx.disable(moderngl.CULL_FACE)
         else:
             ctx.enable(moderngl.CULL_FACE)
-        gpu.vao.render(moderngl.TRIANGLES)
+        (gpu.outline_vao if outline else gpu.vao).render(moderngl.TRIANGLES)
 
 
 def benchmark_render(avatar: Avatar, options: RenderOptions = RenderOptions(), frames: int = 120) -> dict:
@@ -599,8 +711,8 @@ def benchmark_render(avatar: Avatar, options: RenderOptions = RenderOptions(), f
             renderer.render(pose)
             if frame >= 5:  # the first frames include driver warm-up (shader JIT, first uploads)
                 times.append((time.perf_counter() - start) * 1000.0)
-        samples, gl = renderer.msaa_samples, renderer.gl_renderer
+        samples, gl, fxaa = renderer.msaa_samples, renderer.gl_renderer, renderer.fxaa
     t = np.asarray(times)
     return {"p50_ms": float(np.percentile(t, 50)), "p95_ms": float(np.percentile(t, 95)), "mean_ms": float(t.mean()),
             "frames": frames, "width": options.width, "height": options.height, "msaa": samples,
-            "fxaa": options.fxaa, "triangles": avatar.triangle_count, "gl_renderer": gl}
+            "fxaa": fxaa, "triangles": avatar.triangle_count, "gl_renderer": gl}
