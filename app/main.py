@@ -1,0 +1,69 @@
+"""``avatarcam gui``: build the application and the main window, and run it.
+
+``--demo`` starts the demo performance at once; ``--screenshot PATH --quit-after SECONDS`` writes a
+PNG of the main window after that long and quits (docs and checks). The first run shows the consent
+dialog (not in screenshot mode).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from .indicator import app_icon
+from .main_window import MainWindow
+from .settings import AppSettings
+
+
+def run_app(args) -> int:
+    from . import qt_application
+
+    app = qt_application()
+    app.setApplicationName("avatarcam")
+    app.setWindowIcon(app_icon(False))
+    app.setQuitOnLastWindowClosed(True)
+    settings = AppSettings.load()
+    screenshot = getattr(args, "screenshot", None)
+    quit_after = getattr(args, "quit_after", None)
+    if getattr(args, "demo", False):
+        settings.source = "demo"
+    _apply_command_line(settings, args)
+    window = MainWindow(settings)
+    window.show()
+    if getattr(args, "demo", False):
+        QTimer.singleShot(0, window.start_demo)
+    elif getattr(args, "video", None) or getattr(args, "image", None):
+        window.add_file_source("video" if args.video else "image", args.video or args.image)
+        QTimer.singleShot(0, window.start)
+    elif not settings.first_run_done and screenshot is None:
+        QTimer.singleShot(0, lambda: window.open_consent(first_run=True))
+    if screenshot is not None or quit_after is not None:
+        def finish() -> None:
+            if screenshot is not None:
+                Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
+                window.grab().save(str(screenshot))
+                print(screenshot)
+            window.quit()
+
+        QTimer.singleShot(int(1000 * (quit_after if quit_after is not None else 5.0)), finish)
+    return app.exec()
+
+
+def _apply_command_line(settings: AppSettings, args) -> None:
+    """``--size``, ``--fps``, ``--avatar``, ``--background`` given on the command line win (and are
+    remembered like a choice made in the window); their defaults leave the settings alone."""
+    size, fps = getattr(args, "size", None), getattr(args, "fps", None)
+    if size and tuple(size) != (1280, 720):
+        settings.size = tuple(size)
+    if fps and fps != 30.0:
+        settings.fps = float(fps)
+    avatar = getattr(args, "avatar", None)
+    if avatar and avatar != "default":
+        settings.avatar = str(Path(avatar).expanduser())
+        settings.add_recent(settings.avatar)
+    background = getattr(args, "background", None)
+    if background is not None:
+        settings.background = "#" + "".join(f"{round(c * 255):02x}" for c in background)
