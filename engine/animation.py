@@ -1,9 +1,16 @@
 """Animation stage: ``FaceFrame`` -> ``AvatarFrame``.
 
 Order per update (fixed): calibrate -> filter (One Euro per channel) -> blend with idle life by
-face presence -> split head rotation over neck and head. When the face is lost the avatar eases to a
-living neutral (blinks, breathing, drift, saccades); when it returns, tracking eases back in, so
-nothing ever jumps.
+face presence -> voice takes the mouth -> split head rotation over neck and head. When the face is
+lost the avatar eases to a living neutral (blinks, breathing, drift, saccades); when it returns,
+tracking eases back in, so nothing ever jumps.
+
+Voice (``update(face, now, voice)``): while the user speaks (speaking probability high) the
+lip-sync's mouth controls own the mouth over the camera's mouth shapes; the camera keeps the rest of
+the face. With no face (camera off, or lost for more than ``lost_after_s``) the voice drives the
+mouth alone and adds small speech-timed head nods to the idle life (audio-only mode). The ownership
+weight eases (``voice_ease_s``), so the hand-over between camera and voice never jumps. A voice
+frame older than ``voice_stale_s`` drops out.
 """
 
 from __future__ import annotations
@@ -18,10 +25,13 @@ from .arkit import ARKIT_BLENDSHAPES, ARKIT_INDEX
 from .calibration import Calibration
 from .filters import OneEuroFilter
 from .idle import IdleMotion
-from .types import AvatarFrame, FaceFrame, with_timing
+from .types import AvatarFrame, FaceFrame, VoiceFrame, with_timing
 
 _N = len(ARKIT_BLENDSHAPES)
 _BLINKS = [ARKIT_INDEX["eyeBlinkLeft"], ARKIT_INDEX["eyeBlinkRight"]]
+# The controls the voice owns while the user speaks: jaw and lips (not cheeks, brows, eyes).
+MOUTH_CHANNELS = tuple(n for n in ARKIT_BLENDSHAPES if n == "jawOpen" or n.startswith("mouth"))
+_MOUTH = np.array([ARKIT_INDEX[n] for n in MOUTH_CHANNELS])
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +58,11 @@ class AnimatorOptions:
     ease_out_s: float = 0.6
     lost_after_s: float = 0.4  # no face frame for this long counts as lost (camera stalled)
     neck_share: float = 0.35  # part of the head rotation the neck takes
+    voice_on: float = 0.35  # speaking probability where the voice starts to take the mouth...
+    voice_full: float = 0.7  # ...and owns it fully
+    voice_ease_s: float = 0.08  # time constant of the mouth hand-over
+    voice_stale_s: float = 0.4  # a voice frame older than this drops out
+    speech_nod_deg: float = 2.5  # audio-only: head pitch with speech energy
     calibration: Calibration = field(default_factory=Calibration)
 
 
@@ -84,6 +99,9 @@ class Animator:
         self._last_t_capture = 0.0
         self._last_now: float | None = None
         self._sequence = 0
+        self._voice: VoiceFrame | None = None
+        self._voice_weight = 0.0
+        self._nod = 0.0
 
     def set_calibration(self, calibration: Calibration) -> None:
         self._neutral, self._gain = calibration.arrays()
@@ -94,8 +112,15 @@ class Animator:
         """How much tracking (vs idle life) drives the avatar now, 0..1."""
         return self._presence
 
-    def update(self, face: FaceFrame | None, now: float) -> AvatarFrame:
+    @property
+    def voice_weight(self) -> float:
+        """How much the voice owns the mouth now, 0..1."""
+        return self._voice_weight
+
+    def update(self, face: FaceFrame | None, now: float, voice: VoiceFrame | None = None) -> AvatarFrame:
         start = time.perf_counter()
+        if voice is not None:
+            self._voice = voice
         if face is not None:
             self._last_t_capture = face.t_capture
             if face.present:
@@ -103,7 +128,9 @@ class Animator:
         tracking = (face is None or face.present) and self._last_face_time is not None and (
             now - self._last_face_time <= self.options.lost_after_s)
         self._tracking = tracking
+        dt = 0.0 if self._last_now is None else max(0.0, now - self._last_now)
         self._ease_presence(tracking, now)
+        self._ease_voice(dt, now)
         base = face.timings if face is not None else {}
         return self._compose(now, base, start)
 
@@ -128,11 +155,37 @@ class Animator:
         else:
             self._presence = max(0.0, self._presence - dt / self.options.ease_out_s)
 
+    def _voice_fresh(self, now: float) -> bool:
+        return self._voice is not None and now - self._voice.t_capture <= self.options.voice_stale_s
+
+    def _ease_voice(self, dt: float, now: float) -> None:
+        o = self.options
+        target = 0.0
+        if self._voice_fresh(now):
+            speaking = (self._voice.speaking_probability - o.voice_on) / (o.voice_full - o.voice_on)  # type: ignore[union-attr]
+            # Without a face the voice is all there is: it owns the mouth (a silent voice rests it).
+            target = max(min(1.0, max(0.0, speaking)), 1.0 - _smoothstep(self._presence))
+        alpha = 1.0 - np.exp(-dt / o.voice_ease_s) if dt > 0 else 0.0
+        self._voice_weight += alpha * (target - self._voice_weight)
+        level = 0.0
+        if self._voice_fresh(now):
+            level = self._voice.mouth.get("jawOpen", 0.0) * min(1.0, self._voice.speaking_probability * 1.5)  # type: ignore[union-attr]
+        self._nod += (1.0 - np.exp(-dt / 0.25) if dt > 0 else 0.0) * (level - self._nod)
+
     def _compose(self, now: float, timings, start: float) -> AvatarFrame:
         w = _smoothstep(self._presence)
         controls = self._controls * w
         controls[_BLINKS] += (1.0 - w) * self._idle.blink(now)
+        wv = self._voice_weight
+        t_voice = 0.0
+        if wv > 0.0 and self._voice is not None:
+            mouth = self._voice.mouth
+            voice_mouth = np.fromiter((mouth.get(n, 0.0) for n in MOUTH_CHANNELS), dtype=np.float64, count=len(_MOUTH))
+            controls[_MOUTH] = controls[_MOUTH] * (1.0 - wv) + voice_mouth * wv
+            t_voice = self._voice.t_mouth
         head = self._head * w + np.asarray(self._idle.head(now)) * (1.0 - w)
+        # Audio-only: a talking head nods a little with its speech (chin up on stressed syllables).
+        head[1] += (1.0 - w) * self.options.speech_nod_deg * self._nod
         gaze = self._gaze * w + np.asarray(self._idle.gaze(now)) * (1.0 - w)
         share = self.options.neck_share
         self._sequence += 1
@@ -145,4 +198,6 @@ class Animator:
             eyes=(float(gaze[0]), float(gaze[1])),
             face_present=self._tracking,
             timings=with_timing(timings, animate=(time.perf_counter() - start) * 1000.0),
+            voice_weight=float(wv),
+            t_voice=t_voice,
         )

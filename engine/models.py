@@ -5,7 +5,9 @@ description). ``ModelManager.find(name)`` looks in the folder named by ``AVATARC
 then the user data folder (``platformdirs.user_data_dir("avatarcam")/models``), then the shared
 folder beside a source checkout, and accepts a file only if its size and sha256 match.
 ``ensure(name)`` downloads a missing model into the user data folder, with progress and cancel,
-and raises ``ModelError`` (message plus what to do) when that fails, never anything else.
+and raises ``ModelError`` (message plus what to do) when that fails, never anything else. A model
+published inside an archive (e.g. Silero VAD inside its PyPI wheel) names the archive as ``url`` and
+the file inside it as ``member``: the archive is downloaded, verified, and the member extracted.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import threading
 import urllib.error
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -46,6 +49,11 @@ class ModelInfo:
     licence: str
     description: str = ""
     kind: str = "model"  # how messages name it: "the face model 'face_landmarker.task'"
+    # When ``url`` is a .whl/.zip archive: the file inside it that is the model, and the archive's
+    # own size and sha256 (``size``/``sha256`` above are then those of the extracted member).
+    member: str = ""
+    archive_size: int = 0
+    archive_sha256: str = ""
 
     @property
     def label(self) -> str:
@@ -170,19 +178,43 @@ class ModelManager:
             target = self.data_dir / model.filename
             part = target.with_name(model.filename + ".part")
             try:
-                self._download(model, part, progress, cancel)
-                os.replace(part, target)
+                if model.member:
+                    self._download(model, part, progress, cancel, model.archive_size, model.archive_sha256)
+                    self._extract(model, part, target)
+                else:
+                    self._download(model, part, progress, cancel, model.size, model.sha256)
+                    os.replace(part, target)
             finally:
                 part.unlink(missing_ok=True)
             return target
 
+    def _extract(self, model: ModelInfo, archive: Path, target: Path) -> None:
+        """Extract ``model.member`` from a verified archive to ``target``, checked against the manifest."""
+        member_part = target.with_name(model.filename + ".member.part")
+        try:
+            with zipfile.ZipFile(archive) as zipped, zipped.open(model.member) as src, member_part.open("wb") as out:
+                digest = hashlib.sha256()
+                while chunk := src.read(_CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+            if member_part.stat().st_size != model.size or digest.hexdigest() != model.sha256.lower():
+                raise ModelError(f"{model.label} inside {model.url} is not the expected file.",
+                                 hint="The manifest may be out of date; update avatarcam.")
+            os.replace(member_part, target)
+        except (zipfile.BadZipFile, KeyError, OSError) as exc:
+            raise ModelError(f"Could not extract {model.label} from its archive ({exc}).",
+                             hint=f"Retry, or place the file in {self.data_dir} (sha256 {model.sha256}).") from exc
+        finally:
+            member_part.unlink(missing_ok=True)
+
     def _download(
-        self, model: ModelInfo, part: Path, progress: Progress | None, cancel: threading.Event | None
+        self, model: ModelInfo, part: Path, progress: Progress | None, cancel: threading.Event | None,
+        size: int, sha256: str,
     ) -> None:
         try:
             part.parent.mkdir(parents=True, exist_ok=True)
             with urllib.request.urlopen(model.url, timeout=_TIMEOUT_S) as response, part.open("wb") as out:
-                total = int(response.headers.get("Content-Length") or model.size)
+                total = int(response.headers.get("Content-Length") or size)
                 done = 0
                 digest = hashlib.sha256()
                 while chunk := response.read(_CHUNK):
@@ -200,10 +232,10 @@ class ModelManager:
                 hint=f"Connect to the internet and retry, or place the file in {self.data_dir} "
                 f"(sha256 {model.sha256}).",
             ) from exc
-        if done != model.size or digest.hexdigest() != model.sha256.lower():
+        if done != size or digest.hexdigest() != sha256.lower():
             raise ModelError(
                 f"The download of {model.label} is damaged ({done} bytes, sha256 "
-                f"{digest.hexdigest()[:12]}..., expected {model.size} bytes, {model.sha256[:12]}...).",
+                f"{digest.hexdigest()[:12]}..., expected {size} bytes, {sha256[:12]}...).",
                 hint=f"Retry; if it keeps failing, download {model.url} yourself and place it in "
                 f"{self.data_dir}.",
             )

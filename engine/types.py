@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
+
+if TYPE_CHECKING:  # the emotion vocabulary is its own package; packets only refer to it
+    from .emotion.vocabulary import EmotionEstimate
 
 
 
@@ -53,6 +56,33 @@ class FaceFrame:
 
 
 @dataclass(frozen=True, slots=True)
+class VoiceFrame:
+    """What voice perception read from the microphone or an audio file, newest first.
+
+    ``t_capture``: capture time of the newest sample analysed; ``t_mouth``: capture time of the
+    newest sample in the window the ``mouth``/``visemes`` come from (sound-to-mouth latency is
+    measured from it). ``mouth`` holds ARKit mouth/jaw controls (jawOpen, mouthFunnel, ...), 0..1.
+    ``emotion`` is the voice's reading for the fusion stage (``engine.emotion.vocabulary``; source
+    "prosody" or "sensevoice"), with its valence and arousal (-1..1) alongside.
+    """
+
+    t_capture: float
+    speaking_probability: float = 0.0
+    visemes: Mapping[str, float] = field(default_factory=dict)
+    mouth: Mapping[str, float] = field(default_factory=dict)
+    t_mouth: float = 0.0
+    energy_db: float = -100.0
+    pitch_hz: float = 0.0  # 0 when unvoiced
+    emotion: EmotionEstimate | None = None
+    valence: float = 0.0
+    arousal: float = 0.0
+    audio_event: str = ""  # "speech", "laughter", "music", ... (SenseVoice), "" when unknown
+    language: str = ""
+    status: str = ""  # a line for the user: which emotion engine runs, a lost microphone...
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class AvatarFrame:
     """An animation state in the avatar-neutral vocabulary, handed to the renderer.
 
@@ -68,6 +98,10 @@ class AvatarFrame:
     eyes: tuple[float, float] = (0.0, 0.0)
     face_present: bool = True
     timings: Mapping[str, float] = field(default_factory=dict)
+    # Voice: how much the voice owns the mouth (0..1) and the capture time of the newest sample
+    # behind the mouth shown (0 when no voice), for sound-to-mouth latency.
+    voice_weight: float = 0.0
+    t_voice: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

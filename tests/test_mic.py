@@ -1,0 +1,194 @@
+"""The microphone source through a real sound server: a PulseAudio null sink whose ``.monitor``
+source records what ``paplay`` plays into it. The test starts and stops its own daemon, and skips
+when PulseAudio is not installed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import shared_file
+from engine.audio.sources import MicrophoneSource
+from engine.audio.vad import EnergyVad
+from engine.audio.voice import VoiceAnalyzer, VoiceOptions
+from engine.errors import SourceError
+
+SINK = "avatarcam_test"
+
+
+class PulseDaemon:
+    def __init__(self, runtime) -> None:
+        self.runtime = runtime
+        self.env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "PULSE_RUNTIME_PATH": str(runtime / "pulse"),
+                    "PULSE_SERVER": f"unix:{runtime}/pulse/native"}
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["pulseaudio", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit", "-n",
+             "--load=module-native-protocol-unix", f"--load=module-null-sink sink_name={SINK}", "--log-target=stderr"],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:  # poll for readiness (a real condition, not a fixed sleep)
+            if subprocess.run(["pactl", "info"], env=self.env, capture_output=True).returncode == 0:
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        pytest.skip("PulseAudio did not start here")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5.0)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5.0)
+        self.process = None
+
+
+@pytest.fixture
+def pulse(tmp_path, monkeypatch):
+    for tool in ("pulseaudio", "pactl", "paplay"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (apt-get install pulseaudio pulseaudio-utils)")
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    daemon = PulseDaemon(runtime)
+    daemon.start()
+    for key in ("XDG_RUNTIME_DIR", "PULSE_RUNTIME_PATH", "PULSE_SERVER"):
+        monkeypatch.setenv(key, daemon.env[key])
+    monkeypatch.setenv("PULSE_SOURCE", f"{SINK}.monitor")  # the ALSA 'pulse' device records the monitor
+    # PortAudio lists devices when it initialises; an earlier test may have done so with no server.
+    MicrophoneSource._reinitialise_portaudio()
+    yield daemon
+    daemon.stop()
+    MicrophoneSource._reinitialise_portaudio()
+
+
+def _pulse_device() -> str:
+    from engine.audio.sources import list_microphones
+
+    names = [m.name for m in list_microphones()]
+    if "pulse" not in names:
+        pytest.skip(f"PortAudio has no ALSA 'pulse' device (libasound2-plugins); inputs: {names}")
+    return "pulse"
+
+
+def test_microphone_records_speech_and_the_mouth_moves_only_while_it_plays(pulse):
+    wav = shared_file("media/speech_radio31.wav")
+    mic = MicrophoneSource(_pulse_device())
+    mic.open()
+    assert mic.status.startswith("ok") and mic.rate > 0
+    analyzer = VoiceAnalyzer(VoiceOptions(use_silero=False), vad=EnergyVad())
+    frames = []
+    stop = threading.Event()
+
+    def capture():
+        while not stop.is_set():
+            chunk = mic.read()
+            if chunk is None:
+                return
+            frame = analyzer.process(chunk.samples, chunk.t_capture)
+            if frame is not None:
+                frames.append((time.monotonic(), frame))
+
+    reader = threading.Thread(target=capture)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 5.0
+        while len(frames) < 100 and time.monotonic() < deadline:  # ~1 s of the silent monitor first
+            time.sleep(0.02)
+        play_start = time.monotonic()
+        subprocess.run(["paplay", f"--device={SINK}", str(wav)], env=pulse.env, check=True, timeout=30)
+        play_end = time.monotonic()
+        deadline = time.monotonic() + 5.0
+        while (not frames or frames[-1][0] < play_end + 1.0) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        mic.close()
+        reader.join(2.0)
+    assert not reader.is_alive(), "close() must wake a blocked read()"
+    jaw = np.array([f.mouth["jawOpen"] for _, f in frames])
+    t_cap = np.array([f.t_mouth for _, f in frames])
+    before = jaw[t_cap < play_start - 0.05]
+    during = jaw[(t_cap > play_start + 0.3) & (t_cap < play_end - 0.3)]
+    after = jaw[t_cap > play_end + 0.5]
+    print(f"play {play_start:.3f}..{play_end:.3f}; first open mouth at "
+          f"{t_cap[np.argmax(jaw > 0.05)]:.3f}, last at {t_cap[len(jaw) - 1 - np.argmax(jaw[::-1] > 0.05)]:.3f}")
+    # One VoiceFrame per chunk the device delivers (PulseAudio: ~20-40 ms).
+    assert len(before) > 10 and len(during) > 100 and len(after) > 5
+    assert before.max() <= 0.05, "the mouth rests before the speech"
+    assert during.max() > 0.3 and during.std() > 0.05, "the mouth moves with the speech"
+    assert after.max() <= 0.05, "the mouth rests after the speech"
+    assert np.all(np.diff(t_cap) > 0), "capture times only increase"
+
+
+def test_lost_microphone_is_reported_and_capture_resumes_when_it_returns(pulse):
+    mic = MicrophoneSource(_pulse_device())
+    mic.open()
+    chunks = []
+    stop = threading.Event()
+
+    def capture():
+        while not stop.is_set():
+            chunk = mic.read()
+            if chunk is None:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=capture)
+    reader.start()
+    try:
+        pulse.stop()  # the device disappears
+        deadline = time.monotonic() + 5.0
+        while "lost" not in mic.status and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "lost" in mic.status
+        count = len(chunks)
+        pulse.start()  # ...and comes back
+        deadline = time.monotonic() + 10.0
+        while (mic.reconnects == 0 or len(chunks) <= count + 10) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mic.reconnects >= 1 and mic.status.startswith("ok")
+        assert len(chunks) > count + 10, "capture resumed"
+    finally:
+        stop.set()
+        mic.close()
+        reader.join(2.0)
+
+
+def test_unknown_microphone_names_the_ones_there_are(monkeypatch):
+    from engine.audio import sources
+
+    monkeypatch.setattr(sources, "list_microphones", lambda: [sources.MicrophoneInfo(3, "USB Mic", 1, 48000.0)])
+    with pytest.raises(SourceError, match="No microphone 'nope'") as info:
+        MicrophoneSource("nope").open()
+    assert "3: USB Mic" in str(info.value)
+    monkeypatch.setattr(sources, "list_microphones", lambda: [])
+    with pytest.raises(SourceError, match="No microphone was found"):
+        MicrophoneSource().open()
+
+
+def test_a_busy_or_broken_microphone_is_a_source_error_not_a_crash(monkeypatch):
+    import sounddevice as sd
+
+    from engine.audio import sources
+
+    monkeypatch.setattr(sources, "list_microphones", lambda: [sources.MicrophoneInfo(0, "Busy Mic", 2, 48000.0)])
+
+    def busy(*args, **kwargs):
+        raise sd.PortAudioError("Device unavailable [PaErrorCode -9985]")
+
+    monkeypatch.setattr(sd, "InputStream", busy)
+    with pytest.raises(SourceError, match="in use by another program"):
+        MicrophoneSource("Busy").open()
