@@ -34,7 +34,7 @@ def _raw_frames(args: argparse.Namespace, count: int):
 
 
 def run_benchmark(args: argparse.Namespace) -> dict:
-    from .cli import build_source, pipeline_options, run_pipeline
+    from .cli import build_source, build_voice, pipeline_options, run_pipeline
     from .face_tracker import measure_raw_tracker
     from .pipeline import Pipeline
     from .sinks import open_sink
@@ -43,7 +43,8 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     options = pipeline_options(args, source)
     states: list[AvatarFrame] = []
     pipeline = Pipeline(source, [open_sink(args.sink)], options,
-                        on_frame=lambda frame: states.append(frame.state) if frame.fresh else None)
+                        on_frame=lambda frame: states.append(frame.state) if frame.fresh else None,
+                        voice=build_voice(args, source))  # --audio/--mic: sound_to_mouth_ms_p50/p95
 
     pipeline.start()
     try:
@@ -90,7 +91,7 @@ def format_table(result: dict) -> str:
     lines = [f"avatarcam bench: {result['source']} at {result['size']}@{result['fps']:g} -> {result['sink']}",
              f"  renderer {result.get('gl_renderer', '?')}", "",
              f"  {'stage':<10}{'p50 ms':>10}{'p95 ms':>10}"]
-    for stage in ("capture", "track", "animate", "render", "sink", "e2e"):
+    for stage in ("capture", "track", "voice", "animate", "render", "sink", "e2e", "sound_to_mouth"):
         if f"{stage}_ms_p50" in result:
             lines.append(f"  {stage:<10}{result[f'{stage}_ms_p50']:>10.2f}{result[f'{stage}_ms_p95']:>10.2f}")
     if result.get("raw_tracker_ms_p50") is not None:

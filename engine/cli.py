@@ -48,6 +48,8 @@ def parse_fps(text: str) -> float:
 
 
 def parse_colour(text: str) -> tuple[float, float, float]:
+    if text.lower() in ("chroma", "green"):
+        return (0.0, 0xB1 / 255.0, 0x40 / 255.0)  # broadcast chroma green #00b140
     value = text.lstrip("#")
     if len(value) != 6:
         raise argparse.ArgumentTypeError(f"'{text}' is not a colour; write it as #RRGGBB, e.g. #00b140")
@@ -55,6 +57,11 @@ def parse_colour(text: str) -> tuple[float, float, float]:
         return tuple(int(value[i:i + 2], 16) / 255.0 for i in (0, 2, 4))  # type: ignore[return-value]
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a colour; write it as #RRGGBB") from None
+
+
+def parse_snapshot_background(text: str) -> tuple[float, float, float] | str:
+    """A snapshot background: a colour (see ``parse_colour``) or ``transparent`` (an RGBA PNG)."""
+    return "transparent" if text.lower() == "transparent" else parse_colour(text)
 
 
 def parse_expressions(text: str) -> dict[str, float]:
@@ -112,10 +119,18 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_source(args: argparse.Namespace, fps: float):
-    """The source the arguments name; a camera when none is named, or the demo if there is none."""
+    """The source the arguments name; a camera when none is named, or the demo if there is none.
+    With ``--audio`` (or ``--mic`` and no camera) and no video named: audio-only, no video."""
+    from .audio.sources import NoVideoSource
     from .demo import DemoSource
     from .sources import CameraSource, ImageSource, VideoFileSource, list_cameras
 
+    named = any(getattr(args, k, None) not in (None, False) for k in ("demo", "video", "image", "camera"))
+    if not named and getattr(args, "audio", None):
+        return NoVideoSource()
+    if not named and getattr(args, "mic", None) is not None and not list_cameras():
+        print("No camera found: the voice drives the avatar alone.", file=sys.stderr)
+        return NoVideoSource()
     if getattr(args, "demo", False):
         return DemoSource(fps=fps)
     if getattr(args, "video", None):
@@ -128,6 +143,30 @@ def build_source(args: argparse.Namespace, fps: float):
         return CameraSource(0, size=args.size, fps=fps)
     print("No camera found: running the offline demo performance instead.", file=sys.stderr)
     return DemoSource(fps=fps)
+
+
+def add_voice_arguments(parser: argparse.ArgumentParser) -> None:
+    voice = parser.add_mutually_exclusive_group()
+    voice.add_argument("--mic", metavar="N|NAME", help="microphone index or name: the voice drives the mouth")
+    voice.add_argument("--audio", metavar="PATH", type=Path,
+                       help="an audio file, or a video's own audio track (pass the same file as --video)")
+    parser.add_argument("--sensevoice", action="store_true",
+                        help="speech emotion with SenseVoice (pip install avatarcam[voice]); prosody otherwise")
+
+
+def build_voice(args: argparse.Namespace, video_source=None):
+    """The voice stage the arguments name (``--mic`` / ``--audio``), or None."""
+    from .audio.sources import AudioFileSource, MicrophoneSource, video_origin
+    from .audio.voice import VoiceOptions, VoiceStage
+    from .sources import VideoFileSource
+
+    options = VoiceOptions(use_sensevoice=bool(getattr(args, "sensevoice", False)))
+    if getattr(args, "mic", None) is not None:
+        return VoiceStage(MicrophoneSource(_camera_device(args.mic)), options)
+    if getattr(args, "audio", None):
+        origin = video_origin(video_source) if isinstance(video_source, VideoFileSource) else None
+        return VoiceStage(AudioFileSource(args.audio, paced=True, origin=origin), options)
+    return None
 
 
 def pipeline_options(args: argparse.Namespace, source, **extra):
@@ -169,6 +208,8 @@ def run_pipeline(pipeline, seconds: float | None, *, report: Callable[[dict], No
 
 def _status_line(stats: dict) -> None:
     track = f"track {stats['track_ms_p50']:4.1f} ms | " if "track_ms_p50" in stats else ""
+    if "sound_to_mouth_ms_p95" in stats:
+        track += f"sound->mouth p95 {stats['sound_to_mouth_ms_p95']:5.1f} ms | "
     print(f"fps {stats.get('fps_now', 0):5.1f} | e2e p50 {stats.get('e2e_ms_p50', 0):5.1f} ms p95 "
           f"{stats.get('e2e_ms_p95', 0):5.1f} ms | {track}render {stats.get('render_ms_p50', 0):4.1f} ms | "
           f"dropped {stats.get('frames_dropped', 0)} | cpu {stats.get('cpu_cores', 0):.2f} cores | "
@@ -184,11 +225,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     source = build_source(args, args.fps)
     sinks = [open_sink(spec) for spec in (args.sink or ["virtualcam"])]
     options = pipeline_options(args, source, record_controls=args.record_controls)
-    pipeline = Pipeline(source, sinks, options)
+    pipeline = Pipeline(source, sinks, options, voice=build_voice(args, source))
     described = ", ".join(getattr(s, "device", None) or s.name for s in sinks)
     run_pipeline(pipeline, args.seconds, report=None if args.quiet else _status_line)
     stats = pipeline.stats()
     print(f"done: {stats['frames_out']} frames to {described}", file=sys.stderr)
+    if stats.get("voice_status"):
+        print(stats["voice_status"], file=sys.stderr)
     if (args.video or args.image) and stats["frames_in"] and not stats.get("faces_found"):
         raise AvatarcamError(f"No face was found in '{args.video or args.image}'; the avatar stayed idle.",
                              "Use footage where one face looks toward the camera, well lit and not too small.")
@@ -208,9 +251,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         print(message, file=sys.stderr)
         if _has_display():
-            from app.preview import run_preview_window  # the UI layer owns windows
+            from app.main import run_app  # the UI layer owns windows
 
-            return run_preview_window(DemoSource(fps=args.fps), pipeline_options(args, DemoSource()), args.seconds)
+            args.demo, args.quit_after = True, args.seconds
+            return run_app(args)
         out = Path(args.out or "avatarcam-demo.mp4")
         print(f"No display either: recording one loop of the demo to {out}.", file=sys.stderr)
         sink, seconds = VideoFileSink(out), seconds or DEMO_FILE_SECONDS
@@ -242,18 +286,20 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     pose = binding.pose(frame)
     # Names that are not ARKit controls may name the avatar's own morph targets directly.
     direct = {k: v for k, v in expressions.items() if k in avatar.morph_target_names and k not in binding.arkit_targets}
-    unknown = sorted(set(expressions) - set(binding.arkit_targets) - set(direct))
+    unknown = sorted(set(expressions) - set(binding.arkit_targets) - set(direct) - binding.expression_names)
     if unknown:
         raise AvatarcamError(f"The avatar has no expression called {', '.join(unknown)}.",
-                             f"It has: {', '.join(avatar.morph_target_names) or 'no morph targets'}.")
+                             f"It has: {', '.join([*avatar.morph_target_names, *sorted(binding.expression_names)]) or 'no morph targets'}.")
     pose = AvatarPose(morph_weights={**pose.morph_weights, **direct}, node_rotations=pose.node_rotations,
-                      view_yaw_deg=args.view_yaw)
-    options = RenderOptions(width=args.size[0], height=args.size[1],
-                            **({"background": args.background} if args.background else {}))
+                      view_yaw_deg=args.view_yaw, target_weights=pose.target_weights, uv_transforms=pose.uv_transforms)
+    transparent = args.background == "transparent"
+    options = RenderOptions(width=args.size[0], height=args.size[1], transparent=transparent,
+                            **({"background": args.background} if args.background and not transparent else {}))
     with AvatarRenderer(avatar, options) as renderer:
-        image = renderer.render(pose)
+        image = renderer.render_rgba(pose) if transparent else renderer.render(pose)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(args.out), image[:, :, ::-1]):
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA) if transparent else image[:, :, ::-1]
+    if not cv2.imwrite(str(args.out), bgr):
         raise AvatarcamError(f"Could not write '{args.out}'.", "Check the folder exists and is writable, and the name ends in .png.")
     print(args.out)
     return 0
@@ -264,6 +310,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     result = run_benchmark(args)
     print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
+def cmd_lipsync(args: argparse.Namespace) -> int:
+    """Lip-sync of an audio file (or a video's audio track): one line per 10 ms hop."""
+    from .audio.lipsync import lipsync_file
+
+    for frame in lipsync_file(args.audio):
+        line = {"t": round(frame.t, 3), "jawOpen": round(frame.jaw_open, 4), "viseme": frame.viseme,
+                "visemes": {k: round(v, 4) for k, v in frame.visemes.items()},
+                "controls": {k: round(v, 4) for k, v in frame.controls.items()}}
+        if args.json:
+            print(json.dumps(line))
+        else:
+            print(f"{line['t']:8.2f}  jawOpen {line['jawOpen']:.3f}  {line['viseme']}")
     return 0
 
 
@@ -278,10 +339,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    from app.preview import run_preview_window
+    from app.main import run_app  # the UI layer owns windows; models download inside the app
 
-    source = build_source(args, args.fps)
-    return run_preview_window(source, pipeline_options(args, source), args.seconds)
+    if args.seconds is not None and args.quit_after is None:
+        args.quit_after = args.seconds
+    return run_app(args)
 
 
 # --- parser ----------------------------------------------------------------------------------------
@@ -296,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_output_arguments(run)
     run.add_argument("--sink", action="append", metavar="SPEC",
                      help="virtualcam[:DEVICE] | null | file:PATH.mp4 (repeatable; default virtualcam)")
+    add_voice_arguments(run)
     run.add_argument("--loop", action="store_true", help="loop the video file")
     run.add_argument("--record-controls", type=Path, metavar="PATH.jsonl",
                      help="write every animation state handed to the renderer as one JSON line")
@@ -307,10 +370,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, help="file to record to when there is neither a driver nor a display")
     demo.set_defaults(func=cmd_demo)
 
-    gui = sub.add_parser("gui", help="open the preview window")
+    gui = sub.add_parser("gui", help="open the desktop app")
     add_source_arguments(gui, camera=True)
     add_output_arguments(gui)
+    gui.add_argument("--screenshot", type=Path, metavar="PNG", help="write a PNG of the main window, then quit")
+    gui.add_argument("--quit-after", type=float, metavar="SECONDS", help="quit (taking the screenshot) after this long")
     gui.set_defaults(func=cmd_gui)
+
+    lipsync = sub.add_parser("lipsync", help="audio file -> mouth controls and visemes every 10 ms")
+    lipsync.add_argument("--audio", type=Path, required=True, metavar="PATH", help="WAV/MP3/FLAC, or a video with audio")
+    lipsync.add_argument("--json", action="store_true", help="one JSON object per line: t, jawOpen, visemes, controls")
+    lipsync.set_defaults(func=cmd_lipsync)
 
     doctor = sub.add_parser("doctor", help="check OpenGL, the virtual camera driver, cameras, microphones, models")
     doctor.set_defaults(func=cmd_doctor)
@@ -324,12 +394,14 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("--gaze-pitch", type=float, default=0.0, metavar="DEG")
     snap.add_argument("--view-yaw", type=float, default=0.0, metavar="DEG", help="orbit the camera (e.g. 35 for a three-quarter view)")
     snap.add_argument("--size", type=parse_size, default=(1280, 720), metavar="WxH")
-    snap.add_argument("--background", type=parse_colour, default=None, metavar="#RRGGBB")
+    snap.add_argument("--background", type=parse_snapshot_background, default=None, metavar="#RRGGBB|chroma|transparent",
+                      help="background colour, chroma (#00b140), or transparent (writes an RGBA PNG)")
     snap.add_argument("--out", type=Path, required=True, metavar="PNG")
     snap.set_defaults(func=cmd_snapshot)
 
     bench = sub.add_parser("bench", help="measure the live pipeline: latency per stage, fps, CPU, memory")
     add_source_arguments(bench, camera=False)
+    add_voice_arguments(bench)
     bench.add_argument("--seconds", type=float, default=20.0)
     bench.add_argument("--size", type=parse_size, default=(1280, 720), metavar="WxH")
     bench.add_argument("--fps", type=parse_fps, default=30.0)

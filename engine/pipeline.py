@@ -27,6 +27,7 @@ from typing import Callable, Protocol
 
 from .animation import Animator, AnimatorOptions
 from .avatar import load_avatar
+from .calibration import Calibration
 from .errors import AvatarcamError, SinkError
 from .face_tracker import FaceTracker, FaceTrackerOptions
 from .paths import DEFAULT_AVATAR
@@ -47,6 +48,10 @@ GRACE_FRACTION = 0.15
 # (a 25 fps clip on a 30 fps output) averages out instead of dragging the output rate.
 PHASE_GAIN = 0.2
 PHASE_STEP_MAX = 0.08
+# Where in the window results should land, as a share of a period from the tick: early, because
+# tracking jitter is mostly lateness (a slow frame) and a late miss costs a re-render plus a wait
+# for the next window, while an early arrival only waits a few ms for its window to open.
+PHASE_TARGET = -0.2
 START_TIMEOUT_S = 30.0
 _RENDER_DEFAULTS = RenderOptions()
 
@@ -85,16 +90,38 @@ class Pipeline:
     return quickly (the GUI preview copies a reference and returns). Errors that stop the pipeline
     are kept in ``error``; a sink that fails while running is dropped and its message kept in
     ``sink_errors`` while the other outputs go on.
+
+    ``on_face(FaceFrame)`` is called (tracking or capture thread) for every perception result, raw,
+    before calibration (the GUI's calibration wizard collects them). ``on_source(is_open)`` is
+    called whenever the source (the camera) is opened or released, also when it fails or ends;
+    ``source_open`` says the same at any time (the GUI's recording indicator follows it).
+    ``set_calibration`` applies a new calibration to the running animation stage. ``on_video``
+    gets each captured ``VideoFrame`` (capture thread; the GUI's camera self-view keeps the newest).
     """
 
     def __init__(self, source: Source, sinks: list[Sink], options: PipelineOptions | None = None, *,
                  telemetry: Telemetry | None = None,
-                 on_frame: Callable[[RenderedFrame], None] | None = None) -> None:
+                 on_frame: Callable[[RenderedFrame], None] | None = None,
+                 on_face: Callable[[FaceFrame], None] | None = None,
+                 on_source: Callable[[bool], None] | None = None,
+                 on_video: Callable[[VideoFrame], None] | None = None,
+                 voice=None) -> None:
         self.source = source
+        # Voice (engine/audio): a VoiceStage run in its own thread; its newest VoiceFrame reaches
+        # the animator each output frame. Failing to open it is reported, never fatal to the video.
+        self.voice = voice
+        self.voice_error: str | None = None
+        self._voices: NewestSlot = NewestSlot()
         self.sinks = list(sinks)
         self.options = options or PipelineOptions()
         self.telemetry = telemetry or Telemetry()
         self.on_frame = on_frame
+        self.on_face = on_face
+        self.on_source = on_source
+        self.on_video = on_video
+        self.source_open = False
+        self._source_lock = threading.Lock()
+        self._calibration: Calibration | None = None  # handed to the render thread's animator
         self.error: BaseException | None = None
         self.sink_errors: list[str] = []
         self.gl_renderer = ""
@@ -120,6 +147,7 @@ class Pipeline:
             self._started = True
         try:
             self.source.open()
+            self._source_state(True)
             if not self._faces_direct:
                 if self.options.face_model is None:
                     raise AvatarcamError("No face model was given to the pipeline.",
@@ -138,6 +166,8 @@ class Pipeline:
             self._spawn("capture", self._capture_loop)
             if not self._faces_direct:
                 self._spawn("track", self._track_loop)
+            if self.voice is not None:
+                self._start_voice()
         except BaseException:
             self.stop()
             raise
@@ -150,8 +180,12 @@ class Pipeline:
             self._stopped = True
         self._stop.set()
         self.source.close()  # first: the camera is released before anything else winds down
+        self._source_state(False)
+        if self.voice is not None:
+            self.voice.close()  # the microphone is released with the camera
         self._video.close()
         self._faces.close()
+        self._voices.close()
         current = threading.current_thread()
         for thread in self._threads:
             if thread is not current:
@@ -159,6 +193,19 @@ class Pipeline:
         if self._tracker is not None:
             self._tracker.close()
         self._finished.set()
+
+    def set_calibration(self, calibration: Calibration) -> None:
+        """Apply ``calibration`` from the next output frame on. Thread-safe; works before start too."""
+        with self._source_lock:
+            self._calibration = calibration
+
+    def _source_state(self, is_open: bool) -> None:
+        with self._source_lock:
+            if self.source_open == is_open or (is_open and self._stopped):
+                return
+            self.source_open = is_open
+        if self.on_source is not None:
+            self.on_source(is_open)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the source has ended and been fully rendered, or an error; True if finished."""
@@ -172,7 +219,28 @@ class Pipeline:
         snapshot = self.telemetry.snapshot()
         skipped = int(getattr(self.source, "frames_skipped", 0) or 0)
         snapshot["frames_dropped"] = self._video.dropped + self._faces.dropped + skipped
+        if self.voice is not None:
+            snapshot["voice_status"] = self.voice_error or self.voice.status
         return snapshot
+
+    def _start_voice(self) -> None:
+        try:
+            self.voice.open()
+        except AvatarcamError as exc:
+            self.voice_error = f"voice off: {exc}"
+            log.warning(self.voice_error)
+            return
+
+        def publish(frame) -> None:
+            self.telemetry.record("voice", frame.timings.get("voice", 0.0))
+            self._voices.put(frame)
+
+        def run() -> None:
+            self.voice.run(self._stop, publish)
+            if getattr(self.source, "follows_voice", False):
+                self.source.close()  # audio-only: the performance ends with the audio
+
+        self._spawn("audio", run)
 
     def __enter__(self) -> "Pipeline":
         self.start()
@@ -203,14 +271,22 @@ class Pipeline:
 
     def _capture_loop(self) -> None:
         slot = self._faces if self._faces_direct else self._video
-        while not self._stop.is_set():
-            item = self.source.read()
-            if item is None:
-                break
-            self.telemetry.count("frames_in")
-            if "capture" in item.timings:
-                self.telemetry.record("capture", item.timings["capture"])
-            slot.put(item)
+        try:
+            while not self._stop.is_set():
+                item = self.source.read()
+                if item is None:
+                    break
+                self.telemetry.count("frames_in")
+                if "capture" in item.timings:
+                    self.telemetry.record("capture", item.timings["capture"])
+                if self.on_video is not None and not self._faces_direct:
+                    self.on_video(item)
+                if self._faces_direct and self.on_face is not None:
+                    self.on_face(item)
+                slot.put(item)
+        finally:
+            self.source.close()  # ended or failed: release the device now, not at stop()
+            self._source_state(False)
         slot.close()  # end of stream: downstream drains what is left, then finishes
 
     def _track_loop(self) -> None:
@@ -225,6 +301,8 @@ class Pipeline:
             self.telemetry.record("track", face.timings.get("track", 0.0))
             if face.present:
                 self.telemetry.count("faces_found")
+            if self.on_face is not None:
+                self.on_face(face)
             self._faces.put(face)
         self._faces.close()
 
@@ -261,7 +339,7 @@ class Pipeline:
     def _output_loop(self, renderer: AvatarRenderer, binding: AvatarBinding, animator: Animator,
                      sinks: list[Sink], record) -> None:
         period = 1.0 / self.options.fps
-        centre = (GRACE_FRACTION - EARLY_FRACTION) / 2 * period  # of the window, relative to its tick
+        target = PHASE_TARGET * period  # where results should land, relative to their tick
         tick = time.monotonic()
         t_prev: float | None = None
         sequence = 0
@@ -275,7 +353,8 @@ class Pipeline:
                 if time.monotonic() < opens and self._stop.wait(opens - time.monotonic()):
                     break  # this tick's frame is already out: hold the result until its window opens
                 face = self._faces.take()
-                error = (arrived - tick - centre + period / 2) % period - period / 2
+                self.telemetry.record("hold", (time.monotonic() - arrived) * 1000.0)
+                error = (arrived - tick - target + period / 2) % period - period / 2
                 tick += max(-PHASE_STEP_MAX * period, min(PHASE_STEP_MAX * period, PHASE_GAIN * error))
             elif self._faces.closed:
                 break  # the source ended and its last result has been shown
@@ -293,7 +372,12 @@ class Pipeline:
 
     def _emit(self, renderer: AvatarRenderer, binding: AvatarBinding, animator: Animator, sinks: list[Sink],
               record, face: FaceFrame | None, sequence: int, missed: int) -> None:
-        state = animator.update(face, time.monotonic())
+        if self._calibration is not None:
+            with self._source_lock:
+                calibration, self._calibration = self._calibration, None
+            animator.set_calibration(calibration)
+        voice = self._voices.take()
+        state = animator.update(face, time.monotonic(), voice)
         start = time.perf_counter()
         image = renderer.render(binding.pose(state))
         render_ms = (time.perf_counter() - start) * 1000.0
@@ -303,6 +387,8 @@ class Pipeline:
         handed = time.monotonic()
         if fresh:
             self.telemetry.record("e2e", (handed - state.t_capture) * 1000.0)
+        if voice is not None and state.t_voice:
+            self.telemetry.record("sound_to_mouth", (handed - state.t_voice) * 1000.0)
         self.telemetry.record("animate", state.timings.get("animate", 0.0))
         self.telemetry.record("render", render_ms)
         start = time.perf_counter()
