@@ -28,6 +28,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.calibration import Calibration
 from engine.errors import AvatarcamError
+from engine.outputs.hub import DataOutputs
 from engine.pipeline import Pipeline, PipelineOptions
 from engine.types import FaceFrame, RenderedFrame, VideoFrame
 
@@ -46,6 +47,8 @@ class RunRequest:
     options: PipelineOptions = field(default_factory=PipelineOptions)
     record_to: Path | None = None
     microphone: str | None = None  # None: no microphone (no consent); "" the default one, or a name
+    websocket: str | None = None  # [HOST:]PORT of the WebSocket stream, None when not consented
+    vmc: str | None = None  # HOST:PORT of the VMC stream, None when not consented
 
     @property
     def is_device(self) -> bool:
@@ -272,8 +275,9 @@ class EngineBridge(QObject):
                 voice = self.voice_factory(request, microphone)
                 self.microphone = microphone
             self.latest_video = None
+            outputs = DataOutputs.from_specs(request.websocket, request.vmc)
             pipeline = Pipeline(source, sinks, options, on_frame=self._on_frame, on_face=self._on_face,
-                                on_video=self._on_video,
+                                on_video=self._on_video, outputs=outputs if outputs.active else None,
                                 on_source=(lambda is_open: self._on_device(is_open)) if is_device else None,
                                 **({"voice": voice} if voice is not None else {}))
             pipeline.set_calibration(self.calibration)

@@ -369,6 +369,7 @@ class MainWindow(QMainWindow):
     def run_request(self) -> RunRequest:
         s = self.settings
         options = PipelineOptions(size=tuple(s.size), fps=float(s.fps),
+                                  emotion=s.allowed("emotion"), expressiveness=s.expressiveness,
                                   avatar=DEFAULT_AVATAR if s.avatar in ("", "default") else Path(s.avatar),
                                   **({"background": _parse_colour(s.background)} if s.background else {}))
         kind, value = self.source_box.currentData()
@@ -379,7 +380,9 @@ class MainWindow(QMainWindow):
         return RunRequest(source=kind, camera=value if kind == "camera" else 0,
                           path=Path(value) if kind in ("video", "image") else None,
                           options=options, record_to=self.recording_path,
-                          microphone=s.microphone if s.allowed("microphone") else None)
+                          microphone=s.microphone if s.allowed("microphone") else None,
+                          websocket=str(s.websocket_port) if s.allowed("websocket") else None,
+                          vmc=s.vmc_target if s.allowed("vmc") else None)
 
     def add_file_source(self, kind: str, path: str | Path) -> None:
         """Offer a video file or still image as the source (``gui --video/--image``) and select it."""
@@ -486,7 +489,8 @@ class MainWindow(QMainWindow):
 
     def _refresh_stats(self) -> None:
         running = self.bridge.running
-        lines = overlay_lines(self.bridge.stats(), self.mode()) if running else []
+        stats = self.bridge.stats() if running else {}
+        lines = overlay_lines(stats, stats.get("mode", self.mode()), stats.get("emotion")) if running else []
         self.preview.overlay = lines if self.overlay_box.isChecked() else []
         self.bridge.virtual_camera.burn_in_lines = lines if self.burn_in_box.isChecked() else []
         self._update_output_status()
@@ -603,6 +607,8 @@ class MainWindow(QMainWindow):
     def _expressiveness_changed(self, value: int, save: bool = True) -> None:
         self.settings.expressiveness = value / 100.0
         self.expressiveness_label.setText(f"{value}%")
+        if self.bridge.pipeline is not None:
+            self.bridge.pipeline.emotion.set_expressiveness(self.settings.expressiveness)
         if save:
             self._save()
 
@@ -654,8 +660,13 @@ class MainWindow(QMainWindow):
 
     def consent_changed(self, key: str, allowed: bool) -> None:
         """A switch flipped: act on it now."""
+        pipeline = self.bridge.pipeline
+        if key == "emotion" and pipeline is not None:
+            pipeline.emotion.set_enabled(allowed)  # on or off, from the next frame
         if allowed:
             return
+        if key in ("websocket", "vmc") and pipeline is not None and pipeline.outputs is not None:
+            pipeline.outputs.close_stream(key)  # the stream closes now; the avatar keeps running
         bridge = self.bridge
         uses_camera = bridge.device_open or (bridge.pipeline is not None and bridge.request is not None
                                              and bridge.request.is_device)
@@ -666,7 +677,6 @@ class MainWindow(QMainWindow):
             self.bridge.stop_recording()
         elif key == "microphone":
             self.bridge.stop_microphone()
-        # emotion, WebSocket, VMC: nothing runs them yet; the switch is kept for when they do
 
     def open_settings(self, tab: str | None = None):
         from .settings_dialog import SettingsDialog

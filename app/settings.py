@@ -62,6 +62,8 @@ class AppSettings:
     tray_icon: bool = True
     close_to_tray: bool = False
     recording_folder: str = ""  # "" = the user's videos folder
+    websocket_port: int = 8765  # the WebSocket stream listens on 127.0.0.1 at this port
+    vmc_target: str = "127.0.0.1:39539"  # where the VMC stream goes (VSeeFace's default port)
 
     def allowed(self, key: str) -> bool:
         return bool(self.consent.get(key, False))

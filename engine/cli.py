@@ -177,6 +177,8 @@ def pipeline_options(args: argparse.Namespace, source, **extra):
                   face_model=face_model_path() if needs_model else None, **extra)
     if args.background is not None:
         kwargs["background"] = args.background
+    if getattr(args, "emotion", False):
+        kwargs.update(emotion=True, expressiveness=args.expressiveness)
     return PipelineOptions(**kwargs)
 
 
@@ -224,8 +226,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     source = build_source(args, args.fps)
     sinks = [open_sink(spec) for spec in (args.sink or ["virtualcam"])]
+    from .outputs.hub import DataOutputs
+
     options = pipeline_options(args, source, record_controls=args.record_controls)
-    pipeline = Pipeline(source, sinks, options, voice=build_voice(args, source))
+    outputs = DataOutputs.from_specs(args.ws, args.vmc)
+    outputs.start()
+    if outputs.websocket is not None:
+        print(f"WebSocket: {outputs.websocket.url}", file=sys.stderr)
+    if outputs.vmc is not None:
+        print(f"VMC: sending to {outputs.vmc.host}:{outputs.vmc.port}", file=sys.stderr)
+    pipeline = Pipeline(source, sinks, options, voice=build_voice(args, source),
+                        outputs=outputs if outputs.active else None)
     described = ", ".join(getattr(s, "device", None) or s.name for s in sinks)
     run_pipeline(pipeline, args.seconds, report=None if args.quiet else _status_line)
     stats = pipeline.stats()
@@ -328,6 +339,22 @@ def cmd_lipsync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from .analyze import analyze_images, analyze_video, write_messages
+
+    model = face_model_path()
+    messages = analyze_video(args.video, model) if args.video else analyze_images(args.image, model)
+    count = write_messages(messages, sys.stdout)
+    print(f"analysed: {count} message(s)", file=sys.stderr)
+    return 0
+
+
+def add_emotion_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--emotion", action="store_true", help="analyse emotion (face, and voice when on) and show it on the avatar")
+    parser.add_argument("--expressiveness", type=float, default=1.0, metavar="0..2",
+                        help="strength of the emotion layer: 0 = pure mirror, 1 = clearly stylised (1)")
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import run_checks
 
@@ -363,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--record-controls", type=Path, metavar="PATH.jsonl",
                      help="write every animation state handed to the renderer as one JSON line")
     run.add_argument("--quiet", action="store_true", help="no periodic status line")
+    add_emotion_arguments(run)
+    run.add_argument("--ws", metavar="[HOST:]PORT", help="stream emotion_update/avatar_frame JSON over a local WebSocket "
+                                                          "(loopback unless HOST is given; the URL with its token is printed)")
+    run.add_argument("--vmc", metavar="HOST:PORT", help="send blendshapes and head pose over the VMC protocol (e.g. 127.0.0.1:39539)")
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="the offline demo to the virtual camera (or a window/file without a driver)")
@@ -410,6 +441,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--background", type=parse_colour, default=None, metavar="#RRGGBB")
     bench.add_argument("--raw-frames", type=int, default=200, help="frames for the MediaPipe-alone baseline")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    add_emotion_arguments(bench)
+
+    analyze = sub.add_parser("analyze", help="print the emotion_update stream of a video, or one message per image")
+    what = analyze.add_mutually_exclusive_group(required=True)
+    what.add_argument("--video", type=Path, metavar="PATH")
+    what.add_argument("--image", type=Path, nargs="+", metavar="PATH|DIR", help="images, or folders of images")
+    analyze.add_argument("--json", action="store_true", help="one JSON message per line (the only format)")
+    analyze.set_defaults(func=cmd_analyze)
     bench.set_defaults(func=cmd_bench)
     return parser
 

@@ -29,13 +29,15 @@ from .animation import Animator, AnimatorOptions
 from .avatar import load_avatar
 from .calibration import Calibration
 from .errors import AvatarcamError, SinkError
+from .emotion.stage import EmotionStage
 from .face_tracker import FaceTracker, FaceTrackerOptions
+from .outputs.hub import DataOutputs
 from .paths import DEFAULT_AVATAR
 from .render import AvatarRenderer, RenderOptions
 from .retarget import AvatarBinding
 from .slots import NewestSlot
 from .telemetry import Telemetry
-from .types import AvatarFrame, FaceFrame, RenderedFrame, VideoFrame, with_timing
+from .types import AvatarFrame, FaceFrame, RenderedFrame, VideoFrame, VoiceFrame, with_timing
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,8 @@ class PipelineOptions:
     face_model: Path | None = None
     record_controls: Path | None = None
     animator: AnimatorOptions = field(default_factory=AnimatorOptions)
+    emotion: bool = False  # emotion analysis: off until the user consents
+    expressiveness: float = 1.0  # the emotion layer's strength (0 = pure mirror)
 
 
 class Pipeline:
@@ -105,8 +109,10 @@ class Pipeline:
                  on_face: Callable[[FaceFrame], None] | None = None,
                  on_source: Callable[[bool], None] | None = None,
                  on_video: Callable[[VideoFrame], None] | None = None,
-                 voice=None) -> None:
+                 voice=None, outputs: DataOutputs | None = None) -> None:
         self.source = source
+        # Data streams (WebSocket, VMC) get every animation state and the fused emotion.
+        self.outputs = outputs
         # Voice (engine/audio): a VoiceStage run in its own thread; its newest VoiceFrame reaches
         # the animator each output frame. Failing to open it is reported, never fatal to the video.
         self.voice = voice
@@ -115,6 +121,8 @@ class Pipeline:
         self.sinks = list(sinks)
         self.options = options or PipelineOptions()
         self.telemetry = telemetry or Telemetry()
+        self.emotion = EmotionStage(self.options.emotion, self.options.expressiveness,
+                                    on_timing=lambda ms: self.telemetry.record("emotion", ms))
         self.on_frame = on_frame
         self.on_face = on_face
         self.on_source = on_source
@@ -146,6 +154,8 @@ class Pipeline:
                 return
             self._started = True
         try:
+            if self.outputs is not None:
+                self.outputs.start()
             self.source.open()
             self._source_state(True)
             if not self._faces_direct:
@@ -181,6 +191,9 @@ class Pipeline:
         self._stop.set()
         self.source.close()  # first: the camera is released before anything else winds down
         self._source_state(False)
+        if self.outputs is not None:
+            self.outputs.close()
+        self.emotion.close()
         if self.voice is not None:
             self.voice.close()  # the microphone is released with the camera
         self._video.close()
@@ -221,6 +234,10 @@ class Pipeline:
         snapshot["frames_dropped"] = self._video.dropped + self._faces.dropped + skipped
         if self.voice is not None:
             snapshot["voice_status"] = self.voice_error or self.voice.status
+        emotion = self.emotion.latest
+        if emotion is not None:
+            snapshot.update(emotion=emotion.emotion, mode=emotion.mode, valence=round(emotion.valence, 3),
+                            arousal=round(emotion.arousal, 3), anomaly=emotion.anomaly)
         return snapshot
 
     def _start_voice(self) -> None:
@@ -281,8 +298,10 @@ class Pipeline:
                     self.telemetry.record("capture", item.timings["capture"])
                 if self.on_video is not None and not self._faces_direct:
                     self.on_video(item)
-                if self._faces_direct and self.on_face is not None:
-                    self.on_face(item)
+                if self._faces_direct:
+                    self.emotion.add_face(item)
+                    if self.on_face is not None:
+                        self.on_face(item)
                 slot.put(item)
         finally:
             self.source.close()  # ended or failed: release the device now, not at stop()
@@ -299,6 +318,7 @@ class Pipeline:
                 continue
             face = self._tracker.process(frame)
             self.telemetry.record("track", face.timings.get("track", 0.0))
+            self.emotion.submit(face, frame.image)
             if face.present:
                 self.telemetry.count("faces_found")
             if self.on_face is not None:
@@ -377,7 +397,8 @@ class Pipeline:
                 calibration, self._calibration = self._calibration, None
             animator.set_calibration(calibration)
         voice = self._voices.take()
-        state = animator.update(face, time.monotonic(), voice)
+        now = time.monotonic()
+        state, emotion = self.emotion.apply(animator.update(face, now, voice), voice, now)
         start = time.perf_counter()
         image = renderer.render(binding.pose(state))
         render_ms = (time.perf_counter() - start) * 1000.0
@@ -403,8 +424,17 @@ class Pipeline:
         self.telemetry.output_frame(handed, fresh, missed)
         if record is not None:
             record.write(json.dumps(controls_record(state, fresh)) + "\n")
+        if self.outputs is not None:
+            self.outputs.publish(state, emotion, *_top_viseme(voice))
         if self.on_frame is not None:
             self.on_frame(frame)
+
+
+def _top_viseme(voice: VoiceFrame | None) -> tuple[str, float]:
+    if voice is None or not voice.visemes:
+        return "sil", 0.0
+    name = max(voice.visemes, key=voice.visemes.get)
+    return name, float(voice.visemes[name])
 
 
 def controls_record(state: AvatarFrame, fresh: bool) -> dict:

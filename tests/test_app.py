@@ -486,3 +486,28 @@ def test_gui_command_writes_a_screenshot_and_quits(tmp_path):
     # The demo is on screen: the preview area is not one flat colour.
     colours = {image.pixelColor(x, y).name() for x in range(100, 700, 25) for y in range(100, 400, 25)}
     assert len(colours) > 10
+
+
+def test_emotion_and_data_streams_follow_their_consent_switches(qtbot, app_env):
+    window = make_window(qtbot, app_env, emotion=True, websocket=True, vmc=True)
+    window.settings.websocket_port = 0  # any free port
+    qtbot.mouseClick(window.demo_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.bridge.pipeline is not None and window.bridge.pipeline.emotion.latest is not None,
+                    timeout=15_000)
+    pipeline = window.bridge.pipeline
+    websocket = pipeline.outputs.websocket
+    assert websocket is not None and pipeline.outputs.vmc is not None
+    window.expressiveness.setValue(30)  # the slider reaches the running emotion layer
+    assert pipeline.emotion.expressiveness == pytest.approx(0.3)
+    dialog = window.open_consent()
+    for key in ("emotion", "websocket", "vmc"):
+        qtbot.mouseClick(dialog.toggles[key], Qt.MouseButton.LeftButton, pos=_checkbox_point(dialog.toggles[key]))
+    assert not pipeline.emotion.enabled and pipeline.emotion.latest is None
+    assert pipeline.outputs.websocket is None and pipeline.outputs.vmc is None
+    with pytest.raises(OSError):  # the WebSocket port is closed: nothing listens any more
+        import socket
+        socket.create_connection(("127.0.0.1", websocket.port), timeout=1).close()
+    shown = window.preview.frames_shown
+    qtbot.waitUntil(lambda: window.preview.frames_shown > shown + 5, timeout=5_000)  # the avatar runs on
+    dialog.close()
+    window.close()

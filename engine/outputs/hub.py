@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 from ..errors import AvatarcamError
 from ..fusion import EmotionState
 from ..messages import MessageFactory
 from ..types import AvatarFrame
 from .vmc import VmcSender
 from .websocket import WebSocketOutput
-
-log = logging.getLogger(__name__)
 
 
 def parse_endpoint(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
@@ -35,6 +31,7 @@ class DataOutputs:
                  session_id: str | None = None) -> None:
         self.websocket, self.vmc = websocket, vmc
         self.messages = MessageFactory(session_id)
+        self._started = False
 
     @classmethod
     def from_specs(cls, ws: str | None, vmc: str | None) -> "DataOutputs":
@@ -45,6 +42,9 @@ class DataOutputs:
         return self.websocket is not None or self.vmc is not None
 
     def start(self) -> None:
+        """Start every output (idempotent)."""
+        if self._started:
+            return
         try:
             for output in (self.websocket, self.vmc):
                 if output is not None:
@@ -52,8 +52,7 @@ class DataOutputs:
         except AvatarcamError:
             self.close()
             raise
-        if self.websocket is not None:
-            log.warning("WebSocket output: %s", self.websocket.url)
+        self._started = True
 
     def publish(self, frame: AvatarFrame, emotion: EmotionState | None, viseme: str = "sil", viseme_conf: float = 0.0) -> None:
         if self.websocket is not None:
@@ -62,6 +61,13 @@ class DataOutputs:
                 self.websocket.publish(self.messages.emotion_update(emotion, frame))
         if self.vmc is not None:
             self.vmc.send(frame, tracking=frame.face_present)
+
+    def close_stream(self, name: str) -> None:
+        """Close one stream ("websocket" or "vmc") now, e.g. when the user withdraws consent."""
+        output = getattr(self, name)
+        if output is not None:
+            output.close()
+            setattr(self, name, None)
 
     def close(self) -> None:
         for output in (self.websocket, self.vmc):
