@@ -28,6 +28,7 @@ from engine.types import RenderedFrame
 
 from .consent import ConsentDialog
 from .engine_bridge import EngineBridge, RunRequest
+from .global_hotkey import GlobalHotkey
 from .indicator import RecordingIndicator, TrayController, app_icon
 from .overlay import overlay_lines, paint_overlay
 from .settings import BACKGROUNDS, AppSettings
@@ -141,6 +142,8 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: AppSettings, *, bridge: EngineBridge | None = None, settings_path: Path | None = None,
                  cameras: list[tuple[int, str]] | None = None, profiles: ProfileStore | None = None) -> None:
         super().__init__()
+        # The Stop combination system-wide, so Stop works while Zoom has the focus (X11, Windows).
+        self.global_stop = GlobalHotkey(self)
         self.settings = settings
         self.settings_path = settings_path
         self.bridge = bridge or EngineBridge(self)
@@ -169,6 +172,8 @@ class MainWindow(QMainWindow):
         self.stop_shortcut = QShortcut(QKeySequence(settings.stop_shortcut), self)
         self.stop_shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
         self.stop_shortcut.activated.connect(self.stop_everything)
+        self.global_stop.triggered.connect(self.stop_everything)
+        self.global_stop.start(settings.stop_shortcut)
         self.overlay_shortcut = QShortcut(QKeySequence("Ctrl+L"), self)
         self.overlay_shortcut.activated.connect(self.overlay_box.toggle)
         b = self.bridge
@@ -635,12 +640,15 @@ class MainWindow(QMainWindow):
 
     def _update_shortcut_hint(self) -> None:
         shortcut = QKeySequence(self.settings.stop_shortcut).toString(QKeySequence.SequenceFormat.NativeText)
-        self.shortcut_hint.setText(f"Stop everything: {shortcut} (or the tray menu)")
+        where = "anywhere" if self.global_stop.active else "in avatarcam"
+        self.shortcut_hint.setText(f"Stop everything: {shortcut} {where} (or the tray menu)")
+        self.shortcut_hint.setToolTip("" if self.global_stop.active else f"Not system-wide: {self.global_stop.error}")
 
     def set_stop_shortcut(self, text: str) -> None:
         self.settings.stop_shortcut = text
         self._save()
         self.stop_shortcut.setKey(QKeySequence(text))
+        self.global_stop.start(text)
         self._update_shortcut_hint()
 
     # --- dialogs ------------------------------------------------------------------------------
@@ -717,6 +725,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._stats_timer.stop()
+        self.global_stop.stop()
         self.bridge.shutdown()
         self.tray.icon.hide()
         super().closeEvent(event)

@@ -119,7 +119,14 @@ def _stop_by_tray(qtbot, window):
     window.tray.stop_action.trigger()
 
 
-@pytest.mark.parametrize("stop", [_stop_by_button, _stop_by_shortcut, _stop_by_tray], ids=["button", "shortcut", "tray"])
+def _stop_by_system_wide_hotkey(qtbot, window):
+    # What the hotkey's thread emits when the combination is pressed in another app (tests of the
+    # X11 grab itself: tests/test_global_hotkey.py).
+    window.global_stop.triggered.emit()
+
+
+@pytest.mark.parametrize("stop", [_stop_by_button, _stop_by_shortcut, _stop_by_tray, _stop_by_system_wide_hotkey],
+                         ids=["button", "shortcut", "tray", "system-wide hotkey"])
 def test_one_action_stops_everything_and_releases_the_camera_within_200_ms(qtbot, app_env, stop):
     camera = TimedCamera()
     window = make_window(qtbot, app_env, source=camera, camera=True)

@@ -24,7 +24,26 @@ WINDOW = 512  # samples per decision at 16 kHz (32 ms)
 CONTEXT = 64
 
 
-class SileroVad:
+class _WindowedVad:
+    """Cuts a stream of 16 kHz samples into 32 ms windows; subclasses score each window 0..1."""
+
+    probability: float = 0.0
+
+    def _score(self, window: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def process(self, samples: np.ndarray) -> list[float]:
+        """Feed 16 kHz mono samples; one speech probability (0..1) per completed 32 ms window."""
+        self._pending = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32).reshape(-1)])
+        out: list[float] = []
+        while len(self._pending) >= WINDOW:
+            window, self._pending = self._pending[:WINDOW], self._pending[WINDOW:]
+            self.probability = self._score(window)
+            out.append(self.probability)
+        return out
+
+
+class SileroVad(_WindowedVad):
     """Streaming Silero VAD. Not thread-safe: one instance per audio stream."""
 
     def __init__(self, model_path: str | Path, threads: int = 1) -> None:
@@ -59,21 +78,14 @@ class SileroVad:
         self._pending = np.zeros(0, dtype=np.float32)
         self.probability = 0.0
 
-    def process(self, samples: np.ndarray) -> list[float]:
-        """Feed 16 kHz mono samples; one speech probability (0..1) per completed 32 ms window."""
-        self._pending = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32).reshape(-1)])
-        out: list[float] = []
-        while len(self._pending) >= WINDOW:
-            window, self._pending = self._pending[:WINDOW], self._pending[WINDOW:]
-            x = np.concatenate([self._context, window])[None, :]
-            prob, self._state = self._session.run(None, {"input": x, "state": self._state, "sr": self._sr})
-            self._context = window[-CONTEXT:]
-            self.probability = float(prob.reshape(-1)[0])
-            out.append(self.probability)
-        return out
+    def _score(self, window: np.ndarray) -> float:
+        x = np.concatenate([self._context, window])[None, :]
+        prob, self._state = self._session.run(None, {"input": x, "state": self._state, "sr": self._sr})
+        self._context = window[-CONTEXT:]
+        return float(prob.reshape(-1)[0])
 
 
-class EnergyVad:
+class EnergyVad(_WindowedVad):
     """A fallback when the Silero model is unavailable: speech probability from level above the
     tracked noise floor (cruder: music and noise count as speech)."""
 
@@ -85,13 +97,7 @@ class EnergyVad:
         self._pending = np.zeros(0, dtype=np.float32)
         self.probability = 0.0
 
-    def process(self, samples: np.ndarray) -> list[float]:
-        self._pending = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32).reshape(-1)])
-        out: list[float] = []
-        while len(self._pending) >= WINDOW:
-            window, self._pending = self._pending[:WINDOW], self._pending[WINDOW:]
-            db = 10 * np.log10(float(np.mean(window * window)) + 1e-12)
-            self._floor = min(db, self._floor + 0.016)  # creeps up 0.5 dB/s, falls at once
-            self.probability = float(np.clip((db - self._floor - 10.0) / 10.0, 0.0, 1.0))
-            out.append(self.probability)
-        return out
+    def _score(self, window: np.ndarray) -> float:
+        db = 10 * np.log10(float(np.mean(window * window)) + 1e-12)
+        self._floor = min(db, self._floor + 0.016)  # creeps up 0.5 dB/s, falls at once
+        return float(np.clip((db - self._floor - 10.0) / 10.0, 0.0, 1.0))
