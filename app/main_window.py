@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import platformdirs
-from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel,
                                QMainWindow, QPushButton, QSizePolicy, QSlider, QVBoxLayout, QWidget)
@@ -28,6 +29,7 @@ from engine.types import RenderedFrame
 
 from .consent import ConsentDialog
 from .engine_bridge import EngineBridge, RunRequest
+from .gc_policy import collect_on_ui_thread
 from .global_hotkey import GlobalHotkey
 from .indicator import RecordingIndicator, TrayController, app_icon
 from .overlay import overlay_lines, paint_overlay
@@ -142,6 +144,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: AppSettings, *, bridge: EngineBridge | None = None, settings_path: Path | None = None,
                  cameras: list[tuple[int, str]] | None = None, profiles: ProfileStore | None = None) -> None:
         super().__init__()
+        collect_on_ui_thread(QCoreApplication.instance())
         # The Stop combination system-wide, so Stop works while Zoom has the focus (X11, Windows).
         self.global_stop = GlobalHotkey(self)
         self.settings = settings
@@ -172,7 +175,10 @@ class MainWindow(QMainWindow):
         self.stop_shortcut = QShortcut(QKeySequence(settings.stop_shortcut), self)
         self.stop_shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
         self.stop_shortcut.activated.connect(self.stop_everything)
-        self.global_stop.triggered.connect(self.stop_everything)
+        # A weak reference: a strong one (window -> hotkey -> window) makes a cycle that only the
+        # cyclic GC frees, possibly on a worker thread, where destroying Qt objects crashes.
+        window = weakref.ref(self)
+        self.global_stop.triggered.connect(lambda: (w := window()) is not None and w.stop_everything())
         self.global_stop.start(settings.stop_shortcut)
         self.overlay_shortcut = QShortcut(QKeySequence("Ctrl+L"), self)
         self.overlay_shortcut.activated.connect(self.overlay_box.toggle)

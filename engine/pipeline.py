@@ -169,9 +169,11 @@ class Pipeline:
             if self.error is not None:
                 raise self.error
             # A full garbage collection walks every live object (tens of ms with a big app loaded)
-            # and would stall the render thread; collect once now and park the long-lived objects
-            # (models, avatar, UI) where later collections skip them.
-            gc.collect()
+            # and would stall the render thread; park the long-lived objects (models, avatar, UI)
+            # where later collections skip them. Collect first only on the main thread: a GUI may
+            # start pipelines from a worker, and garbage holding Qt objects must die on its own thread.
+            if threading.current_thread() is threading.main_thread():
+                gc.collect()
             gc.freeze()
             self._spawn("capture", self._capture_loop)
             if not self._faces_direct:
