@@ -237,6 +237,8 @@ class Pipeline:
         if self.voice is not None:
             snapshot["voice_status"] = self.voice_error or self.voice.status
         emotion = self.emotion.latest
+        if self.emotion.error:
+            snapshot["emotion_status"] = self.emotion.error
         if emotion is not None:
             snapshot.update(emotion=emotion.emotion, mode=emotion.mode, valence=round(emotion.valence, 3),
                             arousal=round(emotion.arousal, 3), anomaly=emotion.anomaly)

@@ -46,3 +46,24 @@ def test_while_speaking_the_layer_leaves_the_jaw_and_lips_to_the_visemes():
     assert quiet.controls["jawOpen"] > FACE.controls["jawOpen"]
     assert talking.controls["jawOpen"] == FACE.controls["jawOpen"]
     assert talking.controls["eyeWideLeft"] == quiet.controls["eyeWideLeft"], "the upper face still shows it"
+
+
+def test_a_missing_classifier_falls_back_to_facs_and_says_why(monkeypatch):
+    from engine.emotion import stage as stage_module
+    from engine.errors import ModelError
+    from engine.types import FaceFrame
+
+    def missing(*args, **kwargs):
+        raise ModelError("The emotion model 'x.onnx' is missing.", "Reinstall avatarcam.")
+
+    monkeypatch.setattr(stage_module, "FacialEmotion", missing)
+    stage = stage_module.EmotionStage(enabled=True)
+    face = FaceFrame(0.0, 0, True, 1.0, {"mouthSmileLeft": 0.9, "mouthSmileRight": 0.9},
+                     landmarks=np.zeros((478, 3), np.float32))
+    stage.add_face(face, np.zeros((64, 64, 3), np.uint8))
+    assert "classifier off" in stage.error and "missing" in stage.error
+    for i in range(15):  # half a second: long enough for the hysteresis to let the smile through
+        face = FaceFrame(i / 30, i, True, 1.0, face.blendshapes, landmarks=face.landmarks)
+        stage.add_face(face, np.zeros((64, 64, 3), np.uint8))
+        _, state = stage.apply(AvatarFrame(i / 30, i, {}), None, i / 30)
+    assert state.emotion == "happy", "the blendshapes still carry the smile"

@@ -10,16 +10,20 @@ stage off (consent withdrawn) takes effect on the next frame and drops what it h
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Callable
 
 import numpy as np
 
+from ..errors import AvatarcamError
 from ..fusion import EmotionFuser, EmotionState
 from ..slots import NewestSlot
 from ..types import AvatarFrame, FaceFrame, VoiceFrame
 from .facial import FacialEmotion
 from .facs import facs_emotion
+
+log = logging.getLogger(__name__)
 
 
 class EmotionStage:
@@ -36,6 +40,7 @@ class EmotionStage:
         self.enabled = enabled
         self.expressiveness = expressiveness
         self.latest: EmotionState | None = None
+        self.error = ""  # why part of the stage is off, for the status line
 
     def submit(self, face: FaceFrame, image: np.ndarray) -> None:
         """Hand a tracked face and its image to the worker; returns at once."""
@@ -72,17 +77,26 @@ class EmotionStage:
         """Read the face's emotion now (FER on ``image`` when given, FACS always); returns the ms spent."""
         if not self.enabled or not face.present:
             return 0.0
-        if image is not None and face.landmarks is not None:
-            facial = getattr(self._local, "facial", None)
-            if facial is None:
-                facial = self._local.facial = FacialEmotion()
+        facial = self._facial() if image is not None and face.landmarks is not None else None
+        if facial is not None:
             estimate = facial.estimate(image, face)
             spent = facial.last_ms
-        else:  # a face source without pixels (the demo): its blendshapes are all there is
-            estimate, spent = facs_emotion(face.blendshapes, face.t_capture, calibrated=True), 0.0
+        else:  # no pixels (the demo) or no classifier: the blendshapes are all there is
+            estimate, spent = facs_emotion(face.blendshapes, face.t_capture, calibrated=image is None), 0.0
         if estimate is not None:
             self._fuser.add_face(estimate, face.landmarks)
         return spent
+
+    def _facial(self) -> FacialEmotion | None:
+        """This thread's classifier; None (FACS only, with ``error`` saying why) if it cannot load."""
+        facial = getattr(self._local, "facial", None)
+        if facial is None and not self.error:
+            try:
+                facial = self._local.facial = FacialEmotion()
+            except AvatarcamError as exc:
+                self.error = f"facial emotion classifier off: {exc} Reading emotion from blendshapes only."
+                log.warning(self.error)
+        return facial
 
     def apply(self, frame: AvatarFrame, voice: VoiceFrame | None, now: float) -> tuple[AvatarFrame, EmotionState | None]:
         """Fuse (with this frame's voice reading) and add the emotion layer to ``frame``."""
