@@ -7,11 +7,9 @@ dialog (not in screenshot mode).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
 
 from .indicator import app_icon
 from .main_window import MainWindow

@@ -17,7 +17,7 @@ from pathlib import Path
 import platformdirs
 from PySide6.QtCore import QCoreApplication, QObject, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel,
                                QMainWindow, QPushButton, QSizePolicy, QSlider, QVBoxLayout, QWidget)
 
 from engine.calibration import Calibration

@@ -53,7 +53,6 @@ def run_headless(video: Path, seconds: float, size: tuple[int, int]) -> dict:
 def run_gui(video: Path, seconds: float, size: tuple[int, int], overlay: bool) -> dict:
     os.environ["AVATARCAM_CONFIG_DIR"] = tempfile.mkdtemp(prefix="avatarcam-perf-")
     from PySide6.QtCore import QElapsedTimer, QTimer
-    from PySide6.QtWidgets import QApplication
 
     from .main_window import MainWindow
     from .settings import AppSettings

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import qt_application
 
-    app = qt_application()
+    qt_application()  # the QApplication lives for the process
     settings = AppSettings(first_run_done=True, overlay=True)
     settings.consent["camera"] = True
     window = MainWindow(settings, cameras=[])

@@ -28,3 +28,8 @@ ARKIT_BLENDSHAPES: tuple[str, ...] = (
 ARKIT_INDEX: dict[str, int] = {name: i for i, name in enumerate(ARKIT_BLENDSHAPES)}
 
 assert len(ARKIT_BLENDSHAPES) == 52
+
+
+def both_sides(stem: str, value: float) -> dict[str, float]:
+    """``{stemLeft: value, stemRight: value}``: one value for a left/right pair of shapes."""
+    return {f"{stem}Left": value, f"{stem}Right": value}

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from .arkit import ARKIT_BLENDSHAPES
+from .arkit import ARKIT_BLENDSHAPES, both_sides
 from .face_tracker import gaze_from_blendshapes
 from .idle import IdleMotion
 from .sources import FramePacer, SourceInfo
@@ -31,27 +31,23 @@ class Beat:
     talking: bool = False
 
 
-def _both(stem: str, value: float) -> dict[str, float]:
-    return {f"{stem}Left": value, f"{stem}Right": value}
-
-
 PERFORMANCE: tuple[Beat, ...] = (
-    Beat(1.5, 3.5, {**_both("mouthSmile", 0.85), **_both("cheekSquint", 0.45), **_both("eyeSquint", 0.25)}),
+    Beat(1.5, 3.5, {**both_sides("mouthSmile", 0.85), **both_sides("cheekSquint", 0.45), **both_sides("eyeSquint", 0.25)}),
     Beat(4.0, 7.0, {"mouthFunnel": 0.1}, head=(4.0, 2.0, 0.0), talking=True),
-    Beat(7.3, 9.0, {"browInnerUp": 0.9, **_both("browOuterUp", 0.8), **_both("eyeWide", 0.7), "jawOpen": 0.45},
+    Beat(7.3, 9.0, {"browInnerUp": 0.9, **both_sides("browOuterUp", 0.8), **both_sides("eyeWide", 0.7), "jawOpen": 0.45},
          head=(0.0, 6.0, 0.0)),
     Beat(9.4, 10.6, {"eyeBlinkLeft": 1.0, "mouthSmileLeft": 0.6, "cheekSquintLeft": 0.4}, head=(0.0, 0.0, 6.0)),
-    Beat(11.0, 12.2, {**_both("eyeLookOut", 0.0), "eyeLookOutLeft": 0.7, "eyeLookInRight": 0.7}, head=(25.0, 0.0, 0.0)),
+    Beat(11.0, 12.2, {"eyeLookOutLeft": 0.7, "eyeLookInRight": 0.7}, head=(25.0, 0.0, 0.0)),
     Beat(12.4, 13.6, {"eyeLookInLeft": 0.7, "eyeLookOutRight": 0.7}, head=(-25.0, 0.0, 0.0)),
-    Beat(14.0, 16.0, {"browInnerUp": 0.65, **_both("mouthFrown", 0.7), "mouthShrugLower": 0.35,
-                      **_both("eyeLookDown", 0.35)}, head=(0.0, -8.0, -4.0)),
-    Beat(16.4, 17.6, {"mouthPucker": 0.95, **_both("eyeSquint", 0.2)}, head=(0.0, 3.0, 5.0)),
-    Beat(18.0, 19.6, {**_both("browDown", 0.85), **_both("noseSneer", 0.55), **_both("mouthPress", 0.5),
-                      **_both("eyeSquint", 0.4)}, head=(0.0, -4.0, 0.0)),
+    Beat(14.0, 16.0, {"browInnerUp": 0.65, **both_sides("mouthFrown", 0.7), "mouthShrugLower": 0.35,
+                      **both_sides("eyeLookDown", 0.35)}, head=(0.0, -8.0, -4.0)),
+    Beat(16.4, 17.6, {"mouthPucker": 0.95, **both_sides("eyeSquint", 0.2)}, head=(0.0, 3.0, 5.0)),
+    Beat(18.0, 19.6, {**both_sides("browDown", 0.85), **both_sides("noseSneer", 0.55), **both_sides("mouthPress", 0.5),
+                      **both_sides("eyeSquint", 0.4)}, head=(0.0, -4.0, 0.0)),
     Beat(20.0, 21.0, {"cheekPuff": 0.85}),
     Beat(21.3, 22.4, {"jawOpen": 0.3, "tongueOut": 0.8}),
-    Beat(22.8, 24.8, {"jawOpen": 0.35, **_both("mouthSmile", 1.0), **_both("cheekSquint", 0.6),
-                      **_both("eyeSquint", 0.5)}, head=(0.0, 8.0, 0.0)),
+    Beat(22.8, 24.8, {"jawOpen": 0.35, **both_sides("mouthSmile", 1.0), **both_sides("cheekSquint", 0.6),
+                      **both_sides("eyeSquint", 0.5)}, head=(0.0, 8.0, 0.0)),
 )
 LOOP_SECONDS = 27.0
 
@@ -68,7 +64,7 @@ def _talk(t: float) -> dict[str, float]:
     syllable = max(0.0, math.sin(2 * math.pi * 4.5 * t)) * (0.55 + 0.45 * math.sin(2 * math.pi * 0.9 * t) ** 2)
     rounding = max(0.0, math.sin(2 * math.pi * 1.3 * t + 1.0))
     return {"jawOpen": 0.45 * syllable, "mouthFunnel": 0.35 * rounding * syllable, "mouthPucker": 0.3 * rounding,
-            **_both("mouthLowerDown", 0.3 * syllable), **_both("mouthStretch", 0.2 * (1 - rounding) * syllable)}
+            **both_sides("mouthLowerDown", 0.3 * syllable), **both_sides("mouthStretch", 0.2 * (1 - rounding) * syllable)}
 
 
 def performance_at(t: float, idle: IdleMotion) -> tuple[dict[str, float], tuple[float, float, float]]:

@@ -14,25 +14,21 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .arkit import ARKIT_BLENDSHAPES, ARKIT_INDEX
+from .arkit import ARKIT_BLENDSHAPES, ARKIT_INDEX, both_sides
 from .emotion.vocabulary import EMOTIONS
 from .fusion import EmotionState
 from .types import AvatarFrame
 
 
-def _both(stem: str, value: float) -> dict[str, float]:
-    return {f"{stem}Left": value, f"{stem}Right": value}
-
-
 # Per emotion at full strength: blendshape offsets, head pitch and gaze pitch offsets (degrees).
 OFFSETS: dict[str, tuple[dict[str, float], float, float]] = {
     "neutral": ({}, 0.0, 0.0),
-    "happy": ({**_both("mouthSmile", 0.55), **_both("cheekSquint", 0.4), **_both("eyeSquint", 0.15)}, 2.0, 0.0),
-    "sad": ({"browInnerUp": 0.6, **_both("mouthFrown", 0.5), "mouthShrugLower": 0.2, **_both("browDown", 0.1)}, -4.0, -6.0),
-    "angry": ({**_both("browDown", 0.6), **_both("noseSneer", 0.3), **_both("mouthPress", 0.3), **_both("eyeSquint", 0.3)}, -2.0, 0.0),
-    "surprised": ({"browInnerUp": 0.6, **_both("browOuterUp", 0.6), **_both("eyeWide", 0.5), "jawOpen": 0.2}, 3.0, 2.0),
-    "fearful": ({"browInnerUp": 0.5, **_both("eyeWide", 0.45), **_both("mouthStretch", 0.3)}, -1.0, 0.0),
-    "disgusted": ({**_both("noseSneer", 0.6), **_both("mouthUpperUp", 0.4), **_both("browDown", 0.2)}, -1.0, 0.0),
+    "happy": ({**both_sides("mouthSmile", 0.55), **both_sides("cheekSquint", 0.4), **both_sides("eyeSquint", 0.15)}, 2.0, 0.0),
+    "sad": ({"browInnerUp": 0.6, **both_sides("mouthFrown", 0.5), "mouthShrugLower": 0.2, **both_sides("browDown", 0.1)}, -4.0, -6.0),
+    "angry": ({**both_sides("browDown", 0.6), **both_sides("noseSneer", 0.3), **both_sides("mouthPress", 0.3), **both_sides("eyeSquint", 0.3)}, -2.0, 0.0),
+    "surprised": ({"browInnerUp": 0.6, **both_sides("browOuterUp", 0.6), **both_sides("eyeWide", 0.5), "jawOpen": 0.2}, 3.0, 2.0),
+    "fearful": ({"browInnerUp": 0.5, **both_sides("eyeWide", 0.45), **both_sides("mouthStretch", 0.3)}, -1.0, 0.0),
+    "disgusted": ({**both_sides("noseSneer", 0.6), **both_sides("mouthUpperUp", 0.4), **both_sides("browDown", 0.2)}, -1.0, 0.0),
 }
 _MATRIX = np.array([[OFFSETS[e][0].get(n, 0.0) for n in ARKIT_BLENDSHAPES] for e in EMOTIONS])
 _HEAD_PITCH = np.array([OFFSETS[e][1] for e in EMOTIONS])

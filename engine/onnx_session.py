@@ -35,16 +35,20 @@ def providers() -> list[str]:
     return wanted + ["CPUExecutionProvider"]
 
 
-def create_session(model_path: Path, *, threads: int = 1, what: str = "model"):
-    """An InferenceSession on the best working provider. Raises ``ModelError`` for a bad file."""
+def create_session(model_path: Path, *, threads: int = 1, what: str = "model", gpu: bool = True):
+    """An InferenceSession on the best working provider (the CPU only with ``gpu=False``: tiny
+    streaming models cost more in transfers than they gain). Raises ``ModelError`` for a bad file."""
     import onnxruntime as ort
 
     if not Path(model_path).is_file():
         raise ModelError(f"The {what} '{model_path}' is missing.", "Reinstall avatarcam, or let it download the model again.")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads  # small models: threads cost more than they save
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: ORT's warnings are not the user's business
     try:
-        session = ort.InferenceSession(str(model_path), options, providers=providers())
+        session = ort.InferenceSession(str(model_path), options,
+                                       providers=providers() if gpu else ["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
         raise ModelError(f"The {what} '{model_path}' could not be loaded ({exc}).",
                          "Delete it and let avatarcam download it again, or reinstall.") from exc

@@ -6,7 +6,6 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_file
 from engine import cli, models
 from engine.errors import SourceError
 

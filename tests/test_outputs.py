@@ -60,7 +60,7 @@ def test_client_without_or_with_a_wrong_token_is_refused(server):
             connect(url, open_timeout=5)
         assert refused.value.response.status_code == 401
     assert server.refused == 2
-    with connect(server.url.split("?")[0], additional_headers={"Authorization": f"Bearer {server.token}"}, close_timeout=0.5) as client:
+    with connect(server.url.split("?")[0], additional_headers={"Authorization": f"Bearer {server.token}"}, close_timeout=0.5):
         wait_for(lambda: server.client_count == 1)
 
 

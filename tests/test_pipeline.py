@@ -9,7 +9,6 @@ import time
 import av
 import numpy as np
 import pyvirtualcam
-import pytest
 
 from conftest import shared_file
 from engine.demo import DemoSource

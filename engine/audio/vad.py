@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import ModelError
+from engine.onnx_session import create_session
 
 from .resample import RATE
 
@@ -47,17 +48,7 @@ class SileroVad(_WindowedVad):
     """Streaming Silero VAD. Not thread-safe: one instance per audio stream."""
 
     def __init__(self, model_path: str | Path, threads: int = 1) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-            raise ModelError(f"The voice activity model '{model_path}' could not be loaded ({exc}).",
-                             "Delete it and let avatarcam download it again.") from exc
+        self._session = create_session(Path(model_path), threads=threads, what="voice activity model", gpu=False)
         names = {i.name for i in self._session.get_inputs()}
         if not {"input", "state", "sr"} <= names:
             raise ModelError(f"'{model_path}' is not a Silero VAD v5+ model (inputs {sorted(names)}).",
