@@ -11,12 +11,27 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QGridLayout, QHBoxLayout, QInputDialog, QLabel, QLineEdit,
-                               QMessageBox, QProgressBar, QPushButton, QScrollArea, QSlider, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.calibration import CALIBRATION_STEPS, NEUTRAL_STEP, Calibration, CalibrationSession, CalibrationStep
 from engine.errors import AvatarcamError
 from engine.profiles import ProfileStore
+from engine.session import SourceKind
 
 METER_CONTROLS: tuple[str, ...] = tuple(dict.fromkeys(c for step in CALIBRATION_STEPS for c in step.controls))
 GAIN_SCALE = 100  # slider units per 1.0 of gain
@@ -129,8 +144,8 @@ class CalibrationWizard(QDialog):
     # --- capture --------------------------------------------------------------------------------
 
     def _has_face_source(self) -> bool:
-        request = self.bridge.request
-        return bool(self.bridge.running and request is not None and request.source != "demo")
+        spec = self.bridge.spec
+        return bool(self.bridge.running and spec is not None and spec.source is not SourceKind.DEMO)
 
     def _idle_prompt(self) -> None:
         if self._has_face_source():
@@ -295,7 +310,7 @@ class CalibrationWizard(QDialog):
             self.fill_profiles()
             self.profilesChanged.emit()
 
-    def done(self, result: int) -> None:  # noqa: D401 - Qt override: closing stops a capture
+    def done(self, result: int) -> None:
         self._tick.stop()
         self._meter_timer.stop()
         if self.session is not None and self.session.add in self.bridge.face_listeners:

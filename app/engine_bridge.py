@@ -1,4 +1,4 @@
-"""The app's handle on the engine: a QObject that runs the ``Pipeline`` without ever blocking the UI.
+"""The app's handle on the engine: a QObject that runs a ``Session`` without ever blocking the UI.
 
 Slow work (model download, avatar check, opening the camera, starting the renderer) runs on one
 worker thread, in order; ``stop()`` returns at once and releases the camera on a thread of its own,
@@ -20,106 +20,32 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
 from engine.calibration import Calibration
 from engine.errors import AvatarcamError
-from engine.outputs.hub import DataOutputs
-from engine.pipeline import Pipeline, PipelineOptions
-from engine.types import FaceFrame, RenderedFrame, VideoFrame
+from engine.packets import FaceFrame, RenderedFrame, VideoFrame
+from engine.perception.voice.voice import VoiceAnalyzer
+from engine.runtime.stats import Stats
+from engine.session import Device, Session, SessionHooks, SessionSpec, build_session
+from engine.stages import Source
 
 from .outputs import HoldingVirtualCamera, SwitchableRecording
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RunRequest:
-    """What to run. ``source`` is "camera", "demo", "video" or "image" (``path`` for the last two)."""
-
-    source: str = "demo"
-    camera: int = 0
-    path: Path | None = None
-    options: PipelineOptions = field(default_factory=PipelineOptions)
-    record_to: Path | None = None
-    microphone: str | None = None  # None: no microphone (no consent); "" the default one, or a name
-    websocket: str | None = None  # [HOST:]PORT of the WebSocket stream, None when not consented
-    vmc: str | None = None  # HOST:PORT of the VMC stream, None when not consented
-
-    @property
-    def is_device(self) -> bool:
-        """Whether the source is a capture device the user must be told about (the indicator)."""
-        return self.source == "camera"
+def _default_source(spec: SessionSpec) -> None:
+    """No replacement: the session builds the source its spec names."""
+    return None
 
 
-class ReportingDevice:
-    """Wraps a device source (the microphone) so that opening and releasing it is reported, also
-    when it ends or fails; everything else is passed through."""
-
-    def __init__(self, inner, on_change: Callable[[bool], None]) -> None:
-        self.inner = inner
-        self._on_change = on_change
-        self._lock = threading.Lock()
-        self.is_open = False
-
-    def __getattr__(self, name: str):
-        return getattr(self.inner, name)
-
-    def _report(self, is_open: bool) -> None:
-        with self._lock:
-            if self.is_open == is_open:
-                return
-            self.is_open = is_open
-        self._on_change(is_open)
-
-    def open(self) -> None:
-        self.inner.open()
-        self._report(True)
-
-    def read(self):
-        try:
-            item = self.inner.read()
-        except BaseException:
-            self.close()
-            raise
-        if item is None:
-            self.close()
-        return item
-
-    def close(self) -> None:
-        self.inner.close()
-        self._report(False)
-
-
-def _build_microphone(request: RunRequest):
-    from engine.audio.sources import MicrophoneSource
-
-    device = request.microphone
-    return MicrophoneSource(int(device) if device and device.isdigit() else (device or None))
-
-
-def _build_voice(request: RunRequest, microphone):
-    from engine.audio.voice import VoiceStage
-
-    return VoiceStage(microphone)
-
-
-def _build_source(request: RunRequest):
-    from engine.demo import DemoSource
-    from engine.sources import CameraSource, ImageSource, VideoFileSource
-
-    fps = request.options.fps
-    if request.source == "camera":
-        return CameraSource(request.camera, size=request.options.size, fps=fps)
-    if request.source == "video":
-        return VideoFileSource(request.path, paced=True, loop=True)
-    if request.source == "image":
-        return ImageSource(request.path, fps=fps)
-    return DemoSource(fps=fps)
+def _default_microphone(spec: SessionSpec) -> None:
+    return None
 
 
 class EngineBridge(QObject):
@@ -132,20 +58,18 @@ class EngineBridge(QObject):
     avatarChecked = Signal(str, str)
 
     def __init__(self, parent: QObject | None = None, *, virtual_camera: HoldingVirtualCamera | None = None,
-                 source_factory: Callable[[RunRequest], object] = _build_source,
-                 microphone_factory: Callable[[RunRequest], object] = _build_microphone,
-                 voice_factory: Callable[[RunRequest, object], object] = _build_voice,
-                 face_model: Callable[[Callable[[int, int], None], threading.Event], Path] | None = None) -> None:
+                 source_factory: Callable[[SessionSpec], Source | None] = _default_source,
+                 microphone_factory: Callable[[SessionSpec], object | None] = _default_microphone,
+                 voice_analyzer_factory: Callable[[], VoiceAnalyzer | None] = lambda: None) -> None:
         super().__init__(parent)
         self.virtual_camera = virtual_camera or HoldingVirtualCamera()
+        # Replacements for the spec's own source / microphone (tests, embeddings); None: the spec's.
         self.source_factory = source_factory
         self.microphone_factory = microphone_factory
-        self.voice_factory = voice_factory
-        self.microphone: ReportingDevice | None = None
+        self.voice_analyzer_factory = voice_analyzer_factory
         self.open_devices: set[str] = set()
-        self._face_model = face_model or _ensure_face_model
-        self.pipeline: Pipeline | None = None
-        self.request: RunRequest | None = None
+        self.session: Session | None = None
+        self.spec: SessionSpec | None = None
         self.recording: SwitchableRecording | None = None
         self.calibration = Calibration()
         self.face_listeners: list[Callable[[FaceFrame], None]] = []
@@ -164,11 +88,12 @@ class EngineBridge(QObject):
 
     # --- commands (UI thread) ------------------------------------------------------------------
 
-    def start(self, request: RunRequest) -> None:
-        """Stop what runs, then run ``request``. Returns at once; the outcome comes as signals."""
+    def start(self, spec: SessionSpec, record_to: Path | None = None) -> None:
+        """Stop what runs, then run ``spec`` into the virtual camera (and a recording to
+        ``record_to``). Returns at once; the outcome comes as signals."""
         self.stop()
         self._cancel = cancel = threading.Event()
-        self._jobs.put(lambda: self._start(request, cancel))
+        self._jobs.put(lambda: self._start(spec, record_to, cancel))
 
     def stop(self) -> None:
         """Stop everything now: the camera is released within a frame, the virtual camera pauses."""
@@ -176,9 +101,9 @@ class EngineBridge(QObject):
         self.running = False
         self.latest_face = None
         self.latest_video = None
-        pipeline, self.pipeline = self.pipeline, None
-        if pipeline is not None:
-            stopper = threading.Thread(target=self._stop_pipeline, args=(pipeline,), name="avatarcam-stop", daemon=True)
+        session, self.session = self.session, None
+        if session is not None:
+            stopper = threading.Thread(target=self._stop_session, args=(session,), name="avatarcam-stop", daemon=True)
             self._stoppers.append(stopper)
             stopper.start()
         else:
@@ -186,9 +111,9 @@ class EngineBridge(QObject):
 
     def stop_microphone(self) -> None:
         """Release the microphone now (consent withdrawn); the video keeps running."""
-        microphone, self.microphone = self.microphone, None
-        if microphone is not None:
-            threading.Thread(target=microphone.close, daemon=True).start()
+        session = self.session
+        if session is not None:
+            threading.Thread(target=session.stop_microphone, daemon=True).start()
 
     def stop_recording(self) -> None:
         """Finish the recording file now (consent withdrawn); the rest keeps running."""
@@ -198,8 +123,8 @@ class EngineBridge(QObject):
 
     def set_calibration(self, calibration: Calibration) -> None:
         self.calibration = calibration
-        if self.pipeline is not None:
-            self.pipeline.set_calibration(calibration)
+        if self.session is not None:
+            self.session.set_calibration(calibration)
 
     def check_avatar(self, path: str) -> None:
         """Load ``path`` off the UI thread; ``avatarChecked(path, reason)`` tells the result."""
@@ -212,7 +137,7 @@ class EngineBridge(QObject):
                 self.avatarChecked.emit(path, "")
             except AvatarcamError as exc:
                 self.avatarChecked.emit(path, str(exc))
-            except Exception as exc:  # noqa: BLE001 - a broken file must become a message
+            except Exception as exc:
                 log.exception("avatar check failed")
                 self.avatarChecked.emit(path, f"{Path(path).name} could not be loaded ({exc}).")
 
@@ -223,16 +148,34 @@ class EngineBridge(QObject):
             frame, self._latest, self._frame_pending = self._latest, None, False
         return frame
 
-    def stats(self) -> dict:
-        pipeline = self.pipeline
-        return pipeline.stats() if pipeline is not None else {}
+    def stats(self) -> Stats | None:
+        session = self.session
+        return session.stats() if session is not None else None
+
+    def change_look(self, avatar: Path | None = None, background: tuple[float, float, float] | None = None) -> None:
+        """Show another avatar and/or background in the running session without reopening the
+        camera (the avatar loads on the worker thread); ``failed`` tells if the avatar cannot load."""
+        session = self.session
+        if session is None:
+            return
+
+        def change() -> None:
+            try:
+                if avatar is not None:
+                    session.set_avatar(avatar)
+                if background is not None:
+                    session.set_background(background)
+            except AvatarcamError as exc:
+                self.failed.emit(str(exc))
+
+        self._jobs.put(change)
 
     def shutdown(self) -> None:
         """Stop, release the virtual camera and end the worker (the app quits)."""
-        pipeline, self.pipeline = self.pipeline, None
+        session, self.session = self.session, None
         self._cancel.set()
-        if pipeline is not None:
-            pipeline.stop()
+        if session is not None:
+            session.stop()
         if self.recording is not None:
             self.recording.close()
         self._jobs.put(None)
@@ -245,92 +188,75 @@ class EngineBridge(QObject):
         for job in iter(self._jobs.get, None):
             try:
                 job()
-            except Exception:  # noqa: BLE001 - keep the worker alive whatever a job does
+            except Exception:
                 log.exception("worker job failed")
 
-    def _start(self, request: RunRequest, cancel: threading.Event) -> None:
+    def _start(self, spec: SessionSpec, record_to: Path | None, cancel: threading.Event) -> None:
         while self._stoppers:  # the previous run must have let go of the outputs first
             self._stoppers.pop(0).join()
         if cancel.is_set():
             return
-        options = request.options
         try:
-            source = self.source_factory(request)
-            if not getattr(source, "delivers_faces", False) and options.face_model is None:
-                self.progress.emit("face model", 0, 0)
-                path = self._face_model(lambda done, total: self.progress.emit("face model", done, total), cancel)
-                options = replace(options, face_model=path)
-            if cancel.is_set():
-                return
-            sinks: list = [self.virtual_camera]
-            recording = SwitchableRecording(request.record_to) if request.record_to else None
-            if recording is not None:
-                sinks.append(recording)
-            is_device = request.is_device
-            voice = None
-            self.microphone = None
-            if request.microphone is not None:
-                microphone = ReportingDevice(self.microphone_factory(request),
-                                             lambda is_open: self._on_device(is_open, "microphone"))
-                voice = self.voice_factory(request, microphone)
-                self.microphone = microphone
+            recording = SwitchableRecording(record_to) if record_to else None
+            sinks = (self.virtual_camera, recording) if recording is not None else (self.virtual_camera,)
+            spec = replace(spec, sinks=sinks, calibration=self.calibration)
+            hooks = SessionHooks(on_frame=self._on_frame, on_face=self._on_face, on_video=self._on_video,
+                                 on_device=self._on_device, cancel=cancel,
+                                 on_progress=lambda label, done, total: self.progress.emit(label, done, total))
             self.latest_video = None
-            outputs = DataOutputs.from_specs(request.websocket, request.vmc)
-            pipeline = Pipeline(source, sinks, options, on_frame=self._on_frame, on_face=self._on_face,
-                                on_video=self._on_video, outputs=outputs if outputs.active else None,
-                                on_source=(lambda is_open: self._on_device(is_open)) if is_device else None,
-                                **({"voice": voice} if voice is not None else {}))
-            pipeline.set_calibration(self.calibration)
-            self.pipeline, self.request, self.recording = pipeline, request, recording
+            session = build_session(spec, hooks, source=self.source_factory(spec),
+                                    microphone=self.microphone_factory(spec) if spec.microphone is not None else None,
+                                    voice_analyzer=self.voice_analyzer_factory())
+            self.session, self.spec, self.recording = session, spec, recording
             if cancel.is_set():
-                self.pipeline = None
+                self.session = None
                 return
-            pipeline.start()
+            session.start()
         except AvatarcamError as exc:
             if not cancel.is_set():
                 self._failed(str(exc))
             return
-        except Exception as exc:  # noqa: BLE001 - never a traceback in the UI
+        except Exception as exc:
             if not cancel.is_set():
                 log.exception("start failed")
                 self._failed(f"avatarcam could not start ({exc}).")
             return
         if cancel.is_set():  # Stop was pressed while starting
-            pipeline.stop()
+            session.stop()
             return
         self.running = True
         self.runningChanged.emit(True)
-        threading.Thread(target=self._watch, args=(pipeline,), name="avatarcam-watch", daemon=True).start()
+        threading.Thread(target=self._watch, args=(session,), name="avatarcam-watch", daemon=True).start()
 
     def _failed(self, message: str) -> None:
-        pipeline, self.pipeline = self.pipeline, None
-        if pipeline is not None:
-            pipeline.stop()
-        self._on_device(False)
-        self._on_device(False, "microphone")
+        session, self.session = self.session, None
+        if session is not None:
+            session.stop()
+        self._on_device(Device.CAMERA, False)
+        self._on_device(Device.MICROPHONE, False)
         self.failed.emit(message)
         self.running = False
         self.runningChanged.emit(False)
 
-    def _watch(self, pipeline: Pipeline) -> None:
-        """Tell the UI when the pipeline ends by itself (a device failed, a file ended)."""
-        pipeline.wait()
-        if self.pipeline is pipeline:
-            self.pipeline = None
-            pipeline.stop()
-            if pipeline.error is not None:
-                self.failed.emit(str(pipeline.error))
+    def _watch(self, session: Session) -> None:
+        """Tell the UI when the session ends by itself (a device failed, a file ended)."""
+        session.wait()
+        if self.session is session:
+            self.session = None
+            session.stop()
+            if session.error is not None:
+                self.failed.emit(str(session.error))
             self.running = False
             self.runningChanged.emit(False)
 
-    def _stop_pipeline(self, pipeline: Pipeline) -> None:
-        pipeline.stop()
-        if self.pipeline is None:
+    def _stop_session(self, session: Session) -> None:
+        session.stop()
+        if self.session is None:
             self.runningChanged.emit(False)
 
     # --- engine threads ------------------------------------------------------------------------
 
-    def _on_device(self, is_open: bool, device: str = "camera") -> None:
+    def _on_device(self, device: Device, is_open: bool) -> None:
         with self._frame_lock:
             (self.open_devices.add if is_open else self.open_devices.discard)(device)
             any_open = bool(self.open_devices)
@@ -356,12 +282,6 @@ class EngineBridge(QObject):
         self.latest_face = face
         for listener in list(self.face_listeners):
             listener(face)
-
-
-def _ensure_face_model(progress: Callable[[int, int], None], cancel: threading.Event) -> Path:
-    from engine.models import ModelManager
-
-    return ModelManager().ensure("face_landmarker", progress=progress, cancel=cancel)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:

@@ -87,14 +87,14 @@ class GlobalHotkey(QObject):
 
     def _x11_loop(self, mods: frozenset[str], key: str, ready: threading.Event) -> None:
         try:
-            from Xlib import X, XK, display, error
+            from Xlib import XK, X, display, error
         except ImportError:
             self.error = "python-xlib is not installed"
             ready.set()
             return
         try:
             conn = display.Display()
-        except Exception as exc:  # noqa: BLE001 - no X server reachable
+        except Exception as exc:
             self.error = f"cannot reach the X server ({exc})"
             ready.set()
             return

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QTimer
 
+from engine.output_format import DEFAULT_FPS, DEFAULT_SIZE
+from engine.render import colour_hex
+
 from .indicator import app_icon
 from .main_window import MainWindow
 from .settings import AppSettings
@@ -54,9 +57,9 @@ def _apply_command_line(settings: AppSettings, args) -> None:
     """``--size``, ``--fps``, ``--avatar``, ``--background`` given on the command line win (and are
     remembered like a choice made in the window); their defaults leave the settings alone."""
     size, fps = getattr(args, "size", None), getattr(args, "fps", None)
-    if size and tuple(size) != (1280, 720):
+    if size and tuple(size) != DEFAULT_SIZE:
         settings.size = tuple(size)
-    if fps and fps != 30.0:
+    if fps and fps != DEFAULT_FPS:
         settings.fps = float(fps)
     avatar = getattr(args, "avatar", None)
     if avatar and avatar != "default":
@@ -64,4 +67,4 @@ def _apply_command_line(settings: AppSettings, args) -> None:
         settings.add_recent(settings.avatar)
     background = getattr(args, "background", None)
     if background is not None:
-        settings.background = "#" + "".join(f"{round(c * 255):02x}" for c in background)
+        settings.background = colour_hex(background)

@@ -17,18 +17,32 @@ from pathlib import Path
 import platformdirs
 from PySide6.QtCore import QCoreApplication, QObject, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel,
-                               QMainWindow, QPushButton, QSizePolicy, QSlider, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.calibration import Calibration
 from engine.errors import AvatarcamError
+from engine.outputs.hub import DataStream
+from engine.packets import RenderedFrame
 from engine.paths import DEFAULT_AVATAR
-from engine.pipeline import PipelineOptions
 from engine.profiles import ProfileStore
-from engine.types import RenderedFrame
+from engine.render import DEFAULT_BACKGROUND, parse_colour
+from engine.session import SessionSpec, SourceKind
 
 from .consent import ConsentDialog
-from .engine_bridge import EngineBridge, RunRequest
+from .engine_bridge import EngineBridge
 from .gc_policy import collect_on_ui_thread
 from .global_hotkey import GlobalHotkey
 from .indicator import RecordingIndicator, TrayController, app_icon
@@ -100,7 +114,7 @@ class PreviewView(QWidget):
         self.paused = paused
         self.update()
 
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt name
+    def paintEvent(self, event) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor("#0f1115"))
         target = QRectF(self.rect())
@@ -201,7 +215,7 @@ class MainWindow(QMainWindow):
         """List the cameras off the UI thread (probing them takes seconds on Windows)."""
         import threading
 
-        from engine.sources import list_cameras
+        from engine.capture.video import list_cameras
 
         self._camera_lister = _Relay(self)
         self._camera_lister.done.connect(self.set_cameras)
@@ -377,23 +391,25 @@ class MainWindow(QMainWindow):
     def source_kind(self) -> str:
         return self.source_box.currentData()[0]
 
-    def run_request(self) -> RunRequest:
+    def run_spec(self) -> SessionSpec:
+        """The session the window's choices and the user's consent ask for."""
         s = self.settings
-        options = PipelineOptions(size=tuple(s.size), fps=float(s.fps),
-                                  emotion=s.allowed("emotion"), expressiveness=s.expressiveness,
-                                  avatar=DEFAULT_AVATAR if s.avatar in ("", "default") else Path(s.avatar),
-                                  **({"background": _parse_colour(s.background)} if s.background else {}))
         kind, value = self.source_box.currentData()
         self.recording_path = None
         if s.allowed("recording"):
             folder = Path(s.recording_folder or platformdirs.user_videos_dir())
             self.recording_path = folder / time.strftime("avatarcam-%Y%m%d-%H%M%S.mp4")
-        return RunRequest(source=kind, camera=value if kind == "camera" else 0,
-                          path=Path(value) if kind in ("video", "image") else None,
-                          options=options, record_to=self.recording_path,
-                          microphone=s.microphone if s.allowed("microphone") else None,
-                          websocket=str(s.websocket_port) if s.allowed("websocket") else None,
-                          vmc=s.vmc_target if s.allowed("vmc") else None)
+        return SessionSpec(source=SourceKind(kind), camera=value if kind == "camera" else 0,
+                           path=Path(value) if kind in ("video", "image") else None, loop=True,
+                           size=tuple(s.size), fps=float(s.fps), avatar=self._avatar_path(),
+                           emotion=s.allowed("emotion"), expressiveness=s.expressiveness,
+                           microphone=s.microphone if s.allowed("microphone") else None,
+                           websocket=str(s.websocket_port) if s.allowed("websocket") else None,
+                           vmc=s.vmc_target if s.allowed("vmc") else None,
+                           **({"background": parse_colour(s.background)} if s.background else {}))
+
+    def _avatar_path(self) -> Path:
+        return DEFAULT_AVATAR if self.settings.avatar in ("", "default") else Path(self.settings.avatar)
 
     def add_file_source(self, kind: str, path: str | Path) -> None:
         """Offer a video file or still image as the source (``gui --video/--image``) and select it."""
@@ -407,7 +423,7 @@ class MainWindow(QMainWindow):
             return
         self.hide_banner()
         self.bridge.virtual_camera.set_device(self.settings.virtual_camera_device or None)
-        self.bridge.start(self.run_request())
+        self.bridge.start(self.run_spec(), record_to=self.recording_path)
         self._set_busy(True)
 
     def start_demo(self) -> None:
@@ -456,7 +472,7 @@ class MainWindow(QMainWindow):
 
     def _show_frame(self) -> None:
         frame = self.bridge.take_frame()
-        if frame is not None and self.bridge.pipeline is not None:
+        if frame is not None and self.bridge.session is not None:
             video = self.bridge.latest_video
             if self.self_view_box.isChecked() and video is not None and video is not self._last_video \
                     and frame.sequence % 3 == 0:  # ~10 pictures a second is plenty for a self-view
@@ -490,18 +506,17 @@ class MainWindow(QMainWindow):
 
     def mode(self) -> str:
         """The modality mode shown in the overlay (the fusion stage will report its own)."""
-        request = self.bridge.request
-        if not self.bridge.running or request is None:
+        spec = self.bridge.spec
+        if not self.bridge.running or spec is None:
             return "none"
-        video = "demo" if request.source == "demo" else "video"
+        video = "demo" if spec.source is SourceKind.DEMO else "video"
         if "microphone" in self.bridge.open_devices:
             return "both" if video == "video" else "demo+audio"
         return "video_only" if video == "video" else "demo"
 
     def _refresh_stats(self) -> None:
-        running = self.bridge.running
-        stats = self.bridge.stats() if running else {}
-        lines = overlay_lines(stats, stats.get("mode", self.mode()), stats.get("emotion")) if running else []
+        stats = self.bridge.stats() if self.bridge.running else None
+        lines = overlay_lines(stats, stats.mode or self.mode(), stats.emotion) if stats is not None else []
         self.preview.overlay = lines if self.overlay_box.isChecked() else []
         self.bridge.virtual_camera.burn_in_lines = lines if self.burn_in_box.isChecked() else []
         self._update_output_status()
@@ -586,14 +601,14 @@ class MainWindow(QMainWindow):
         self.settings.add_recent(path)
         self._save()
         self._fill_avatars()
-        self._restart_if_running()
+        self.bridge.change_look(avatar=self._avatar_path())  # the camera stays open
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt name
+    def dragEnterEvent(self, event) -> None:
         urls = event.mimeData().urls()
         if urls and urls[0].toLocalFile().lower().endswith(AVATAR_SUFFIXES):
             event.acceptProposedAction()
 
-    def dropEvent(self, event) -> None:  # noqa: N802 - Qt name
+    def dropEvent(self, event) -> None:
         urls = event.mimeData().urls()
         if urls:
             self.load_avatar(urls[0].toLocalFile())
@@ -613,13 +628,14 @@ class MainWindow(QMainWindow):
     def _background_changed(self) -> None:
         self.settings.background = self.background_box.currentData()
         self._save()
-        self._restart_if_running()
+        colour = self.settings.background
+        self.bridge.change_look(background=parse_colour(colour) if colour else DEFAULT_BACKGROUND)
 
     def _expressiveness_changed(self, value: int, save: bool = True) -> None:
         self.settings.expressiveness = value / 100.0
         self.expressiveness_label.setText(f"{value}%")
-        if self.bridge.pipeline is not None:
-            self.bridge.pipeline.emotion.set_expressiveness(self.settings.expressiveness)
+        if self.bridge.session is not None:
+            self.bridge.session.set_expressiveness(self.settings.expressiveness)
         if save:
             self._save()
 
@@ -674,16 +690,16 @@ class MainWindow(QMainWindow):
 
     def consent_changed(self, key: str, allowed: bool) -> None:
         """A switch flipped: act on it now."""
-        pipeline = self.bridge.pipeline
-        if key == "emotion" and pipeline is not None:
-            pipeline.emotion.set_enabled(allowed)  # on or off, from the next frame
+        session = self.bridge.session
+        if key == "emotion" and session is not None:
+            session.set_emotion_enabled(allowed)  # on or off, from the next frame
         if allowed:
             return
-        if key in ("websocket", "vmc") and pipeline is not None and pipeline.outputs is not None:
-            pipeline.outputs.close_stream(key)  # the stream closes now; the avatar keeps running
+        if key in ("websocket", "vmc") and session is not None:
+            session.close_stream(DataStream(key))  # the stream closes now; the avatar keeps running
         bridge = self.bridge
-        uses_camera = bridge.device_open or (bridge.pipeline is not None and bridge.request is not None
-                                             and bridge.request.is_device)
+        uses_camera = bridge.device_open or (bridge.session is not None and bridge.spec is not None
+                                             and bridge.spec.source is SourceKind.CAMERA)
         if key == "camera" and uses_camera:
             self.stop_everything()
             self.show_banner("Camera switched off: it has been released.", "info")
@@ -725,7 +741,7 @@ class MainWindow(QMainWindow):
         self._quitting = True
         self.close()
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt name
+    def closeEvent(self, event) -> None:
         if self.settings.close_to_tray and self.tray.icon.isVisible() and not getattr(self, "_quitting", False):
             self.hide()
             event.ignore()
@@ -741,8 +757,3 @@ class _Relay(QObject):
     """Carries a result from a worker thread to the UI thread."""
 
     done = Signal(list)
-
-
-def _parse_colour(text: str) -> tuple[float, float, float]:
-    value = text.lstrip("#")
-    return tuple(int(value[i:i + 2], 16) / 255.0 for i in (0, 2, 4))  # type: ignore[return-value]

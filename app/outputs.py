@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 
 from engine.errors import SinkError
-from engine.sinks import VideoFileSink, VirtualCameraSink
-from engine.types import RenderedFrame
+from engine.outputs.sinks import VideoFileSink, VirtualCameraSink
+from engine.packets import RenderedFrame
 
 from .overlay import burn_in
 

@@ -1,6 +1,6 @@
 """The latency overlay: fps, end-to-end p50/p95, per-stage times, modality mode and emotion.
 
-``overlay_lines`` turns ``Pipeline.stats()`` into a few short lines; ``paint_overlay`` draws them on
+``overlay_lines`` turns ``Session.stats()`` into a few short lines; ``paint_overlay`` draws them on
 the preview (QPainter); ``burn_in`` draws them into an outgoing RGB frame (OpenCV, any thread).
 """
 
@@ -11,19 +11,20 @@ import numpy as np
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QPainter
 
+from engine.runtime.stats import Stats
+
 STAGES = ("capture", "track", "animate", "render", "sink")
 
 
-def overlay_lines(stats: dict, mode: str, emotion: str | None = None) -> list[str]:
-    """Short lines for the overlay; stages the pipeline did not run are left out."""
-    lines = [f"{stats.get('fps_now', 0.0):4.1f} fps   e2e p50 {stats.get('e2e_ms_p50', 0.0):5.1f} ms"
-             f"  p95 {stats.get('e2e_ms_p95', 0.0):5.1f} ms"]
-    stages = [f"{name} {stats[f'{name}_ms_p50']:.1f}" for name in STAGES if f"{name}_ms_p50" in stats]
+def overlay_lines(stats: Stats, mode: str, emotion: str | None = None) -> list[str]:
+    """Short lines for the overlay; stages the session did not run are left out."""
+    lines = [f"{stats.fps_now:4.1f} fps   e2e p50 {stats.e2e_ms_p50 or 0.0:5.1f} ms"
+             f"  p95 {stats.e2e_ms_p95 or 0.0:5.1f} ms"]
+    stages = [f"{name} {timing[0]:.1f}" for name in STAGES if (timing := stats.stage_ms(name)) is not None]
     if stages:
         lines.append("  ".join(stages) + " ms (p50)")
     lines.append(f"mode {mode}   emotion {emotion or 'n/a (not analysed)'}")
-    lines.append(f"dropped {stats.get('frames_dropped', 0)}  missed {stats.get('frames_missed', 0)}"
-                 f"  cpu {stats.get('cpu_cores', 0.0):.2f} cores")
+    lines.append(f"dropped {stats.frames_dropped}  missed {stats.frames_missed}  cpu {stats.cpu_cores:.2f} cores")
     return lines
 
 

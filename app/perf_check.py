@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from engine.runtime.stats import Stats
+
 HEARTBEAT_MS = 5
 WARM_UP_S = 2.0
 
@@ -34,30 +36,26 @@ def _cpu() -> float:
 
 
 def run_headless(video: Path, seconds: float, size: tuple[int, int]) -> dict:
-    from engine.models import ModelManager
-    from engine.pipeline import Pipeline, PipelineOptions
-    from engine.sinks import NullSink
-    from engine.sources import VideoFileSource
+    from engine.session import SessionSpec, SourceKind, build_session
 
-    options = PipelineOptions(size=size, fps=30.0, face_model=ModelManager().ensure("face_landmarker"))
-    with Pipeline(VideoFileSource(video, paced=True, loop=True), [NullSink()], options) as pipeline:
+    spec = SessionSpec(source=SourceKind.VIDEO, path=video, loop=True, size=size, sinks=("null",))
+    with build_session(spec) as session:
         time.sleep(WARM_UP_S)
-        cpu0, wall0, out0 = _cpu(), time.monotonic(), pipeline.stats()["frames_out"]
+        cpu0, wall0, out0 = _cpu(), time.monotonic(), session.stats().frames_out
         time.sleep(seconds)
         cpu1, wall1 = _cpu(), time.monotonic()
-        stats = pipeline.stats()
+        stats = session.stats()
     return {"mode": "headless", "cpu_cores": round((cpu1 - cpu0) / (wall1 - wall0), 3),
-            "cpu_ms_per_frame": round(1000 * (cpu1 - cpu0) / max(1, stats["frames_out"] - out0), 2), **_pick(stats)}
+            "cpu_ms_per_frame": round(1000 * (cpu1 - cpu0) / max(1, stats.frames_out - out0), 2), **_pick(stats)}
 
 
 def run_gui(video: Path, seconds: float, size: tuple[int, int], overlay: bool) -> dict:
     os.environ["AVATARCAM_CONFIG_DIR"] = tempfile.mkdtemp(prefix="avatarcam-perf-")
     from PySide6.QtCore import QElapsedTimer, QTimer
 
+    from . import qt_application
     from .main_window import MainWindow
     from .settings import AppSettings
-
-    from . import qt_application
 
     app = qt_application()
     settings = AppSettings(first_run_done=True, size=size, fps=30.0, overlay=overlay)
@@ -79,7 +77,7 @@ def run_gui(video: Path, seconds: float, size: tuple[int, int], overlay: bool) -
         marks["t0"] = clock.nsecsElapsed() / 1e6
         marks["cpu0"], marks["wall0"], marks["ui0"] = _cpu(), time.monotonic(), time.thread_time()
         marks["frames0"] = window.preview.frames_shown
-        marks["out0"] = window.bridge.stats().get("frames_out", 0)
+        marks["out0"] = window.bridge.stats().frames_out
         QTimer.singleShot(int(seconds * 1000), finish)
 
     def finish() -> None:
@@ -102,7 +100,7 @@ def run_gui(video: Path, seconds: float, size: tuple[int, int], overlay: bool) -
     app.exec()
     gaps = np.diff(np.array(beats)) - HEARTBEAT_MS if len(beats) > 2 else np.zeros(1)
     wall = marks["wall1"] - marks["wall0"]
-    out = max(1, marks["stats"].get("frames_out", 0) - marks["out0"])
+    out = max(1, marks["stats"].frames_out - marks["out0"])
     return {"mode": "gui", "overlay": overlay, "cpu_cores": round((marks["cpu1"] - marks["cpu0"]) / wall, 3),
             "cpu_ms_per_frame": round(1000 * (marks["cpu1"] - marks["cpu0"]) / out, 2),
             "ui_thread_cores": round((marks["ui1"] - marks["ui0"]) / wall, 3),
@@ -110,9 +108,9 @@ def run_gui(video: Path, seconds: float, size: tuple[int, int], overlay: bool) -
             "preview_fps": round((marks["frames1"] - marks["frames0"]) / wall, 1), **_pick(marks["stats"])}
 
 
-def _pick(stats: dict) -> dict:
+def _pick(stats: Stats) -> dict:
     keys = ("fps_now", "e2e_ms_p50", "e2e_ms_p95", "track_ms_p50", "render_ms_p50", "frames_missed", "frames_dropped")
-    return {k: stats.get(k) for k in keys}
+    return {k: getattr(stats, k) for k in keys}
 
 
 def main(argv: list[str] | None = None) -> int:

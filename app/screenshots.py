@@ -44,10 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["AVATARCAM_CONFIG_DIR"] = tempfile.mkdtemp(prefix="avatarcam-shots-")
     args.folder.mkdir(parents=True, exist_ok=True)
 
+    from . import qt_application
     from .main_window import MainWindow
     from .settings import AppSettings
-
-    from . import qt_application
 
     qt_application()  # the QApplication lives for the process
     settings = AppSettings(first_run_done=True, overlay=True)

@@ -78,7 +78,7 @@ class AppSettings:
         return config_dir() / "settings.json"
 
     @classmethod
-    def load(cls, path: Path | None = None) -> "AppSettings":
+    def load(cls, path: Path | None = None) -> AppSettings:
         path = path or cls.default_path()
         settings = cls()
         try:

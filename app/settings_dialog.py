@@ -11,9 +11,24 @@ import threading
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QIcon, QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QGridLayout,
-                               QHBoxLayout, QKeySequenceEdit, QLabel, QLineEdit, QProgressBar, QPushButton,
-                               QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QKeySequenceEdit,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QTabWidget,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
 SIZES = ((640, 360), (960, 540), (1280, 720), (1920, 1080))
 FPS_CHOICES = (15.0, 24.0, 30.0, 60.0)
@@ -233,7 +248,7 @@ class SettingsDialog(QDialog):
             self._vc_result((True, f"Virtual camera available: {vc.device} (in use by avatarcam)."))
             return
         self.vc_status.setText("Checking…")
-        from engine.sinks import virtual_camera_status
+        from engine.outputs.sinks import virtual_camera_status
 
         self._vc_worker.run(virtual_camera_status)
 
@@ -312,5 +327,5 @@ def _microphones() -> list[str]:
         import sounddevice
 
         return [d["name"] for d in sounddevice.query_devices() if d["max_input_channels"] > 0]
-    except Exception:  # noqa: BLE001 - no PortAudio or no sound card: just the default entry
+    except Exception:
         return []

@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pygltflib as gl
@@ -47,7 +47,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from engine.arkit import ARKIT_BLENDSHAPES  # noqa: E402  (needs the repo root on sys.path)
+from engine.vocabulary.arkit import ARKIT_BLENDSHAPES  # noqa: E402  (needs the repo root on sys.path)
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "default_avatar.glb"
 

@@ -19,11 +19,14 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from engine.avatar import load_avatar  # noqa: E402
-from engine.paths import DEFAULT_AVATAR  # noqa: E402
-from engine.render import AvatarPose, AvatarRenderer, RenderOptions  # noqa: E402
-from engine.retarget import AvatarBinding  # noqa: E402
-from engine.types import AvatarFrame  # noqa: E402
+from engine.avatar import load_avatar
+from engine.avatar.retarget import AvatarBinding
+from engine.packets import (
+    AvatarFrame,
+    AvatarPose,
+)
+from engine.paths import DEFAULT_AVATAR
+from engine.render import AvatarRenderer, RenderOptions
 
 OUT = REPO / "docs" / "images"
 EXPRESSIONS: dict[str, dict[str, float]] = {

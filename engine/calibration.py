@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
-from .arkit import ARKIT_BLENDSHAPES, ARKIT_INDEX
-from .errors import AvatarcamError
-from .types import FaceFrame
+from engine.errors import AvatarcamError
+from engine.packets import FaceFrame
+from engine.vocabulary.arkit import ARKIT_BLENDSHAPES, ARKIT_INDEX
 
 # MediaPipe's blink score rarely exceeds ~0.75 with the eye shut; without a calibration the
 # default lifts it so a real blink closes the avatar's eye.
@@ -69,7 +69,7 @@ class Calibration:
         tmp.replace(path)
 
     @classmethod
-    def load(cls, path: Path) -> "Calibration":
+    def load(cls, path: Path) -> Calibration:
         try:
             data = json.loads(Path(path).read_text())
             return cls(neutral=dict(data.get("neutral", {})), gain=dict(data.get("gain", DEFAULT_GAINS)),

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import ModelError
+from engine.errors import ModelError
 
 log = logging.getLogger(__name__)
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
@@ -49,7 +49,7 @@ def create_session(model_path: Path, *, threads: int = 1, what: str = "model", g
     try:
         session = ort.InferenceSession(str(model_path), options,
                                        providers=providers() if gpu else ["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+    except Exception as exc:
         raise ModelError(f"The {what} '{model_path}' could not be loaded ({exc}).",
                          "Delete it and let avatarcam download it again, or reinstall.") from exc
     log.info("%s runs on %s", Path(model_path).name, ", ".join(session.get_providers()))

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import platformdirs
 
-from .calibration import Calibration
-from .errors import AvatarcamError
+from engine.calibration import Calibration
+from engine.errors import AvatarcamError
 
 ENV_CONFIG_DIR = "AVATARCAM_CONFIG_DIR"
 _FORBIDDEN = set('/\\:*?"<>|')

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import fakes
 import pytest
+import pyvirtualcam
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from engine.paths import DEFAULT_AVATAR, SHARED_DIR  # noqa: E402 - after the Qt platform is chosen
+from engine.paths import DEFAULT_AVATAR, SHARED_DIR
 
 
 def shared_file(relative: str) -> Path:
@@ -34,3 +36,12 @@ def face_model() -> Path:
 def default_avatar_path() -> Path:
     assert DEFAULT_AVATAR.is_file(), "assets/default_avatar.glb is missing: run assets/make_default_avatar.py"
     return DEFAULT_AVATAR
+
+
+@pytest.fixture
+def backends(monkeypatch):
+    """An isolated pyvirtualcam backend registry, emptied for each test."""
+    registry: dict = {}
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", registry)
+    fakes.FakeBackend.instances.clear()
+    return registry

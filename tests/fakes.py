@@ -5,17 +5,16 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-import pytest
-import pyvirtualcam
 from pyvirtualcam.util import decode_fourcc
 
-from engine.types import FaceFrame
+from engine.packets import FaceFrame
+from engine.stages import SourceCaps
 
 
 class FakeBackend:
     """A pyvirtualcam backend that records what it receives (see pyvirtualcam.camera.Backend)."""
 
-    instances: list["FakeBackend"] = []
+    instances: list[FakeBackend] = []
 
     def __init__(self, *, width, height, fps, fourcc, device, **kw):
         self.width, self.height, self.fps = width, height, fps
@@ -38,22 +37,14 @@ class FakeBackend:
         return None
 
 
-@pytest.fixture
-def backends(monkeypatch):
-    """An isolated pyvirtualcam backend registry, emptied for each test."""
-    registry: dict = {}
-    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", registry)
-    FakeBackend.instances.clear()
-    return registry
-
-
 class FakeCameraFaces:
     """A camera-like face source: ``read`` blocks on the device until the next frame or ``close``.
 
     Records when ``close`` released the device, to check how fast a stop releases the camera.
     """
 
-    delivers_faces = True
+    caps = SourceCaps.FACES | SourceCaps.DEVICE
+    frames_skipped = 0
 
     def __init__(self, fps: float = 30.0) -> None:
         self.period = 1.0 / fps

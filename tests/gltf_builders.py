@@ -14,8 +14,8 @@ timing the renderer. ``GltfBuilder`` is the small writer both use; tests use it 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np

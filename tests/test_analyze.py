@@ -6,11 +6,11 @@ import shutil
 
 import jsonschema
 import pytest
-
 from conftest import shared_file
-from engine.analyze import analyze_images, analyze_video
+
+from engine.commands.analyze import analyze_images, analyze_video
 from engine.errors import SourceError
-from engine.messages import load_schema
+from engine.outputs.messages import load_schema
 
 
 def test_video_stream_follows_the_clip(face_model):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.animation import Animator, AnimatorOptions
+from engine.animation.animator import Animator, AnimatorOptions
 from engine.calibration import Calibration
-from engine.types import FaceFrame
+from engine.packets import FaceFrame
 
 FPS = 30.0
 

@@ -11,6 +11,7 @@ import av
 import numpy as np
 import pytest
 import pyvirtualcam
+from fakes import FakeBackend, FakeCameraFaces
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
@@ -20,9 +21,9 @@ from app.main_window import MainWindow
 from app.outputs import HoldingVirtualCamera, paused_card
 from app.settings import CONSENT_KEYS, AppSettings
 from engine.errors import SourceError
+from engine.packets import FaceFrame
+from engine.paths import DEFAULT_AVATAR
 from engine.profiles import ProfileStore
-from engine.types import FaceFrame
-from fakes import FakeBackend, FakeCameraFaces, backends  # noqa: F401 - fixture
 
 SIZE = (320, 180)
 
@@ -59,7 +60,7 @@ class BrokenCamera(FakeCameraFaces):
 
 
 @pytest.fixture
-def app_env(tmp_path, monkeypatch, backends, default_avatar_path):  # noqa: F811 - fixture
+def app_env(tmp_path, monkeypatch, backends, default_avatar_path):
     monkeypatch.setenv("AVATARCAM_CONFIG_DIR", str(tmp_path / "config"))
     pyvirtualcam.register_backend("fake", FakeBackend)
     return tmp_path
@@ -69,7 +70,7 @@ def make_window(qtbot, tmp_path, source=None, **consent) -> MainWindow:
     settings = AppSettings(first_run_done=True, size=SIZE, tray_icon=False)
     settings.consent.update(consent)
     settings.recording_folder = str(tmp_path / "videos")
-    factory = (lambda request: source) if source is not None else None
+    factory = (lambda spec: source) if source is not None else None
     bridge = EngineBridge(virtual_camera=HoldingVirtualCamera(backend="fake"),
                           **({"source_factory": factory} if factory else {}))
     window = MainWindow(settings, bridge=bridge, settings_path=tmp_path / "config" / "settings.json",
@@ -101,7 +102,7 @@ def test_camera_stays_off_until_consent(qtbot, app_env):
     assert window.source_kind == "camera"
     qtbot.mouseClick(window.start_button, Qt.MouseButton.LeftButton)
     assert window.banner.isVisible() and "switched off" in window.banner.text()
-    assert window.bridge.pipeline is None and camera.index == 0
+    assert window.bridge.session is None and camera.index == 0
     window.close()
 
 
@@ -218,7 +219,7 @@ def test_switching_recording_off_finishes_the_file_and_the_rest_runs_on(qtbot, a
     dialog = window.open_consent()
     qtbot.mouseClick(dialog.toggles["recording"], Qt.MouseButton.LeftButton, pos=_checkbox_point(dialog.toggles["recording"]))
     qtbot.waitUntil(lambda: window.bridge.recording is None, timeout=2_000)
-    recording = next(s for s in window.bridge.pipeline.sinks if s.name == "recording")
+    recording = next(s for s in window.bridge.session.sinks if s.name == "recording")
     qtbot.waitUntil(lambda: recording.closed, timeout=5_000)
     with av.open(str(path)) as container:  # a finished, playable file
         frames = sum(1 for _ in container.decode(video=0))
@@ -377,11 +378,10 @@ class StubAnalyzer:
 
 
 def mic_window(qtbot, tmp_path, microphone):
-    from engine.audio.voice import VoiceStage
 
     window = make_window(qtbot, tmp_path, microphone=True)
-    window.bridge.microphone_factory = lambda request: microphone
-    window.bridge.voice_factory = lambda request, mic: VoiceStage(mic, analyzer=StubAnalyzer())
+    window.bridge.microphone_factory = lambda spec: microphone
+    window.bridge.voice_analyzer_factory = StubAnalyzer
     return window
 
 
@@ -436,7 +436,7 @@ def test_dropping_an_avatar_file_loads_it(qtbot, app_env, default_avatar_path):
 
 
 def test_demo_is_the_default_without_a_camera_and_cameras_are_listed_off_the_ui_thread(qtbot, app_env, monkeypatch):
-    import engine.sources
+    import engine.capture.video
 
     listed = threading.Event()
 
@@ -444,7 +444,7 @@ def test_demo_is_the_default_without_a_camera_and_cameras_are_listed_off_the_ui_
         listed.wait(5)  # probing cameras can take seconds (Windows): the window is up meanwhile
         return [(2, "USB camera")]
 
-    monkeypatch.setattr(engine.sources, "list_cameras", slow_list)
+    monkeypatch.setattr(engine.capture.video, "list_cameras", slow_list)
     settings = AppSettings(first_run_done=True, size=SIZE, tray_icon=False)
     window = MainWindow(settings, bridge=EngineBridge(virtual_camera=HoldingVirtualCamera(backend="fake")),
                         settings_path=app_env / "settings.json", profiles=ProfileStore(app_env / "profiles"))
@@ -457,8 +457,8 @@ def test_demo_is_the_default_without_a_camera_and_cameras_are_listed_off_the_ui_
     window.close()
 
 
-def test_paused_card_shows_the_avatar_at_rest(backends):  # noqa: F811
-    from engine.types import AvatarFrame, RenderedFrame
+def test_paused_card_shows_the_avatar_at_rest(backends):
+    from engine.packets import AvatarFrame, RenderedFrame
 
     pyvirtualcam.register_backend("fake", FakeBackend)
     camera = HoldingVirtualCamera(backend="fake")
@@ -484,7 +484,7 @@ def test_gui_command_writes_a_screenshot_and_quits(tmp_path):
 
     shot = tmp_path / "shot.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "AVATARCAM_CONFIG_DIR": str(tmp_path / "config")}
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "gui", "--demo", "--size", "320x180",
+    result = subprocess.run([sys.executable, "-m", "app.launcher", "gui", "--demo", "--size", "320x180",
                              "--screenshot", str(shot), "--quit-after", "4"],
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -499,9 +499,9 @@ def test_emotion_and_data_streams_follow_their_consent_switches(qtbot, app_env):
     window = make_window(qtbot, app_env, emotion=True, websocket=True, vmc=True)
     window.settings.websocket_port = 0  # any free port
     qtbot.mouseClick(window.demo_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.bridge.pipeline is not None and window.bridge.pipeline.emotion.latest is not None,
+    qtbot.waitUntil(lambda: window.bridge.session is not None and window.bridge.session.stats().emotion is not None,
                     timeout=15_000)
-    pipeline = window.bridge.pipeline
+    pipeline = window.bridge.session.pipeline
     websocket = pipeline.outputs.websocket
     assert websocket is not None and pipeline.outputs.vmc is not None
     window.expressiveness.setValue(30)  # the slider reaches the running emotion layer
@@ -517,4 +517,25 @@ def test_emotion_and_data_streams_follow_their_consent_switches(qtbot, app_env):
     shown = window.preview.frames_shown
     qtbot.waitUntil(lambda: window.preview.frames_shown > shown + 5, timeout=5_000)  # the avatar runs on
     dialog.close()
+    window.close()
+
+
+def test_changing_avatar_and_background_while_running_never_closes_the_camera(qtbot, app_env):
+    camera = TimedCamera()
+    window = make_window(qtbot, app_env, source=camera, camera=True)
+    qtbot.mouseClick(window.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.indicator.is_on and window.preview.frames_shown >= 3, timeout=15_000)
+    session = window.bridge.session
+
+    window.background_box.setCurrentIndex(window.background_box.findData("#000000"))
+    qtbot.waitUntil(lambda: window.preview.frame is not None and not window.preview.frame.image[2, 2].any(),
+                    timeout=5_000)  # the corner is the new black background
+    vrm = str(DEFAULT_AVATAR.with_suffix(".vrm"))
+    window.load_avatar(vrm)
+    qtbot.waitUntil(lambda: window.settings.avatar == vrm, timeout=10_000)
+    shown = window.preview.frames_shown
+    qtbot.waitUntil(lambda: window.preview.frames_shown > shown + 5, timeout=5_000)
+
+    assert camera.released_at is None, "the camera was never closed"
+    assert window.bridge.session is session and window.indicator.is_on
     window.close()

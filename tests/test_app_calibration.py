@@ -6,15 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import pyvirtualcam
+from conftest import shared_file
+from fakes import FakeBackend
 from PySide6.QtCore import QPoint, Qt
+from test_app import make_window
 
 from app.calibration_wizard import CalibrationWizard
-from conftest import shared_file
-from engine.face_tracker import FaceTracker, FaceTrackerOptions
+from engine.capture.video import ImageSource
+from engine.perception.face_tracker import FaceTracker, FaceTrackerOptions
 from engine.profiles import ProfileStore
-from engine.sources import ImageSource
-from fakes import FakeBackend, backends  # noqa: F401 - fixture
-from test_app import make_window
 
 
 def resting_face_blendshapes(path, face_model) -> dict[str, float]:
@@ -29,7 +29,7 @@ def resting_face_blendshapes(path, face_model) -> dict[str, float]:
     return {name: float(np.median([f.blendshapes[name] for f in faces])) for name in faces[0].blendshapes}
 
 
-def test_wizard_on_a_resting_face_saves_its_neutral_offsets(qtbot, tmp_path, monkeypatch, backends, face_model):  # noqa: F811
+def test_wizard_on_a_resting_face_saves_its_neutral_offsets(qtbot, tmp_path, monkeypatch, backends, face_model):
     portrait = shared_file("media/portrait_s0.jpg")
     monkeypatch.setenv("AVATARCAM_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("AVATARCAM_MODEL_DIR", str(face_model.parent))

@@ -8,12 +8,13 @@ import time
 import av
 import numpy as np
 import pytest
-
 from conftest import shared_file
-from engine.audio.decode import read_audio
-from engine.audio.resample import RATE, Resampler, to_mono, to_mono_16k
-from engine.audio.ring import AudioRing
-from engine.audio.sources import AudioFileSource, NoVideoSource, video_origin
+
+from engine.capture.audio import AudioFileSource
+from engine.capture.decode import read_audio
+from engine.capture.resample import RATE, Resampler, to_mono, to_mono_16k
+from engine.capture.ring import AudioRing
+from engine.capture.video import NoVideoSource
 from engine.errors import SourceError
 
 
@@ -180,17 +181,14 @@ def test_paced_file_source_runs_like_a_microphone():
 
 
 def test_paired_audio_takes_the_video_timeline():
-    class FakePacer:
-        _origin = None
-
     class FakeVideo:
-        _pacer = FakePacer()
+        media_origin = None  # fixed by the video's first frame, here by the timer below
 
     video = FakeVideo()
     origin = time.monotonic() + 0.05
-    timer = threading.Timer(0.02, lambda: setattr(video._pacer, "_origin", origin))
+    timer = threading.Timer(0.02, lambda: setattr(video, "media_origin", origin))
     timer.start()
-    source = AudioFileSource(shared_file("media/speech_radio31.wav"), origin=video_origin(video))
+    source = AudioFileSource(shared_file("media/speech_radio31.wav"), origin=lambda: video.media_origin)
     source.open()
     first = source.read()
     source.close()
@@ -220,11 +218,11 @@ def test_no_video_source_ends_when_closed():
 
 
 def test_a_video_and_its_own_audio_share_one_timeline():
-    from engine.sources import VideoFileSource
+    from engine.capture.video import VideoFileSource
 
     clip = shared_file("media/talking_hdtf_katiehill.mp4")
     video = VideoFileSource(clip, paced=True)
-    audio = AudioFileSource(clip, origin=video_origin(video))
+    audio = AudioFileSource(clip, origin=lambda: video.media_origin)
     video.open()
     audio.open()
     try:
@@ -233,7 +231,7 @@ def test_a_video_and_its_own_audio_share_one_timeline():
     finally:
         video.close()
         audio.close()
-    origin = video_origin(video)()  # monotonic time of the video's media time 0
+    origin = video.media_origin  # monotonic time of the video's media time 0
     assert origin is not None and frames[0].t_capture >= origin  # a frame is released at or after it is due
     assert chunks[0].t_capture == pytest.approx(origin, abs=1e-9)  # the audio's media time 0 is the same instant
     assert chunks[4].t_capture - chunks[0].t_capture == pytest.approx(0.04, abs=1e-6)  # media clock

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-
 from conftest import shared_file
-from engine.audio.sources import AudioFileSource, NoVideoSource
-from engine.audio.voice import VoiceStage
-from engine.pipeline import Pipeline, PipelineOptions
-from engine.sinks import NullSink
+
+from engine.capture.audio import AudioFileSource
+from engine.capture.video import NoVideoSource
+from engine.outputs.sinks import NullSink
+from engine.perception.voice.voice import VoiceStage
+from engine.runtime.pipeline import Pipeline, PipelineOptions
 
 SMALL = dict(size=(160, 120), fps=30.0)
 
@@ -36,13 +37,13 @@ def test_audio_only_clip_moves_the_mouth_and_blinks_and_ends_with_the_audio():
     assert blink.max() > 0.8, "idle blinks go on in audio-only mode"
     assert not any(s.face_present for s in states)
     stats = pipeline.stats()
-    assert stats["sound_to_mouth_ms_p50"] > 0 and "voice" in stats["voice_status"]
+    assert stats.sound_to_mouth_ms_p50 > 0 and "voice" in stats.voice_status
 
 
 def test_no_face_in_the_video_hands_the_avatar_to_the_voice(face_model, tmp_path):
     import cv2
 
-    from engine.sources import ImageSource
+    from engine.capture.video import ImageSource
 
     blank = tmp_path / "wall.png"
     cv2.imwrite(str(blank), np.full((240, 320, 3), 180, np.uint8))
@@ -64,7 +65,7 @@ def test_no_face_in_the_video_hands_the_avatar_to_the_voice(face_model, tmp_path
 
 
 def test_a_file_that_is_not_audio_is_reported_and_the_video_keeps_running(tmp_path):
-    from engine.demo import DemoSource
+    from engine.capture.demo import DemoSource
 
     bogus = tmp_path / "song.mp3"
     bogus.write_text("definitely not audio")
@@ -79,7 +80,7 @@ def test_a_file_that_is_not_audio_is_reported_and_the_video_keeps_running(tmp_pa
         pipeline.stop()
     assert pipeline.error is None and len(states) > 15
     assert "Cannot read audio" in pipeline.voice_error and "song.mp3" in pipeline.voice_error
-    assert "Cannot read audio" in pipeline.stats()["voice_status"]
+    assert "Cannot read audio" in pipeline.stats().voice_status
 
 
 def test_cli_run_with_audio_only_records_a_moving_mouth(tmp_path):
@@ -88,7 +89,7 @@ def test_cli_run_with_audio_only_records_a_moving_mouth(tmp_path):
     import sys
 
     record = tmp_path / "controls.jsonl"
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "run", "--audio", str(shared_file("media/speech_radio31.wav")),
+    result = subprocess.run([sys.executable, "-m", "engine.commands.cli", "run", "--audio", str(shared_file("media/speech_radio31.wav")),
                              "--sink", "null", "--size", "160x120", "--seconds", "3", "--quiet",
                              "--record-controls", str(record)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

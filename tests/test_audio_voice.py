@@ -7,16 +7,16 @@ from types import MappingProxyType
 
 import numpy as np
 import pytest
-
 from conftest import shared_file
-from engine.animation import MOUTH_CHANNELS, Animator
-from engine.audio.decode import read_audio
-from engine.audio.prosody import EMOTIONS, ProsodyEstimator, emotion_scores, yin_pitch
-from engine.audio.resample import RATE, to_mono_16k
-from engine.audio.sensevoice import SenseVoiceWorker, parse_output, parse_rich_text
-from engine.audio.vad import EnergyVad
-from engine.audio.voice import VoiceAnalyzer, VoiceOptions
-from engine.types import FaceFrame, VoiceFrame
+
+from engine.animation.animator import MOUTH_CHANNELS, Animator
+from engine.capture.decode import read_audio
+from engine.capture.resample import RATE, to_mono_16k
+from engine.packets import FaceFrame, VoiceFrame
+from engine.perception.voice.prosody import EMOTIONS, ProsodyEstimator, emotion_scores, yin_pitch
+from engine.perception.voice.sensevoice import SenseVoiceWorker, parse_output, parse_rich_text
+from engine.perception.voice.vad import EnergyVad
+from engine.perception.voice.voice import VoiceAnalyzer, VoiceOptions
 
 # Strings as SenseVoice-Small (funasr 1.1, model iic/SenseVoiceSmall) prints them.
 RECORDED = [
@@ -222,8 +222,8 @@ def test_a_stale_voice_drops_out():
 
 
 def test_voice_frames_feed_the_fusion_stage():
-    from engine.emotion.vocabulary import EMOTIONS as VOCABULARY
-    from engine.fusion import EmotionFuser
+    from engine.fusion.fuser import EmotionFuser
+    from engine.vocabulary.emotions import EMOTIONS as VOCABULARY
 
     analyzer = VoiceAnalyzer(VoiceOptions(use_silero=False), vad=EnergyVad())
     frame = _last_frame(analyzer, read_audio(shared_file("media/speech_radio31.wav")))

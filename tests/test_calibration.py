@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 
 import pytest
-
-from engine.calibration import (CALIBRATION_STEPS, DEFAULT_GAINS, NEUTRAL_STEP, Calibration, CalibrationSession)
-from engine.errors import AvatarcamError
-from engine.pipeline import Pipeline, PipelineOptions
-from engine.profiles import ProfileStore
-from engine.types import FaceFrame
 from fakes import FakeCameraFaces
+
+from engine.calibration import CALIBRATION_STEPS, DEFAULT_GAINS, NEUTRAL_STEP, Calibration, CalibrationSession
+from engine.errors import AvatarcamError
+from engine.packets import FaceFrame
+from engine.profiles import ProfileStore
+from engine.runtime.pipeline import Pipeline, PipelineOptions
 
 
 def face(i: int, head=(0.0, 0.0, 0.0), **blendshapes) -> FaceFrame:
@@ -47,7 +47,7 @@ def test_session_neutral_is_the_median_resting_face_and_maxima_set_the_gain():
 
 
 def test_every_guided_step_names_real_controls():
-    from engine.arkit import ARKIT_INDEX
+    from engine.vocabulary.arkit import ARKIT_INDEX
 
     names = [step.name for step in CALIBRATION_STEPS]
     assert names == ["smile", "brows_up", "jaw_open", "left_eye", "right_eye", "pucker", "frown"]

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from engine import cli, models
+from engine import models
+from engine.commands import cli
 from engine.errors import SourceError
 
 
@@ -84,7 +85,7 @@ def test_busy_camera_message_reaches_the_user(capsys, monkeypatch):
     def busy(self):
         raise SourceError("Camera 0 is in use by another application.", "Close the other app and try again.")
 
-    monkeypatch.setattr("engine.sources.CameraSource.open", busy)
+    monkeypatch.setattr("engine.capture.video.CameraSource.open", busy)
     code, _, err = run_cli(capsys, "run", "--camera", "0", "--sink", "null", "--seconds", "1")
     assert_one_clear_line(code, err, "in use", "close the other app")
 

@@ -16,7 +16,7 @@ import numpy as np
 import pygltflib as gl
 import pytest
 
-from engine.arkit import ARKIT_BLENDSHAPES
+from engine.vocabulary.arkit import ARKIT_BLENDSHAPES
 
 REPO = Path(__file__).resolve().parents[1]
 ASSET = REPO / "assets" / "default_avatar.glb"

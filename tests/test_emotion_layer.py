@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.emotion.vocabulary import EMOTIONS
-from engine.emotion_layer import apply_emotion
-from engine.fusion import EmotionState
-from engine.types import AvatarFrame
+from engine.animation.emotion_layer import apply_emotion
+from engine.fusion.fuser import EmotionState
+from engine.packets import AvatarFrame
+from engine.vocabulary.emotions import EMOTIONS
 
 
 def state(emotion: str, p: float = 1.0, speaking: float = 0.0) -> EmotionState:
@@ -49,9 +49,9 @@ def test_while_speaking_the_layer_leaves_the_jaw_and_lips_to_the_visemes():
 
 
 def test_a_missing_classifier_falls_back_to_facs_and_says_why(monkeypatch):
-    from engine.emotion import stage as stage_module
     from engine.errors import ModelError
-    from engine.types import FaceFrame
+    from engine.packets import FaceFrame
+    from engine.runtime import emotion_worker as stage_module
 
     def missing(*args, **kwargs):
         raise ModelError("The emotion model 'x.onnx' is missing.", "Reinstall avatarcam.")

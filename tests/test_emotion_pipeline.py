@@ -7,19 +7,19 @@ import threading
 import time
 
 import jsonschema
+from conftest import shared_file
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import ThreadingOSCUDPServer
 from websockets.sync.client import connect
 
-from conftest import shared_file
-from engine.demo import DemoSource
-from engine.messages import load_schema
+from engine.capture.demo import DemoSource
+from engine.capture.video import VideoFileSource
 from engine.outputs.hub import DataOutputs
+from engine.outputs.messages import load_schema
+from engine.outputs.sinks import NullSink
 from engine.outputs.vmc import VmcSender
 from engine.outputs.websocket import WebSocketOutput
-from engine.pipeline import Pipeline, PipelineOptions
-from engine.sinks import NullSink
-from engine.sources import VideoFileSource
+from engine.runtime.pipeline import Pipeline, PipelineOptions
 
 
 def test_clip_drives_emotion_websocket_and_vmc(face_model, default_avatar_path):
@@ -69,7 +69,7 @@ def test_clip_drives_emotion_websocket_and_vmc(face_model, default_avatar_path):
 def test_demo_shows_its_emotions_and_consent_off_stops_analysis(default_avatar_path):
     seen = set()
     pipeline = Pipeline(DemoSource(fps=30.0), [NullSink()], PipelineOptions(size=(320, 180), avatar=default_avatar_path, emotion=True),
-                        on_frame=lambda frame: seen.add(pipeline.stats().get("emotion")))
+                        on_frame=lambda frame: seen.add(pipeline.stats().emotion))
     pipeline.start()
     try:
         deadline = time.monotonic() + 15
@@ -78,6 +78,6 @@ def test_demo_shows_its_emotions_and_consent_off_stops_analysis(default_avatar_p
         assert "happy" in seen
         pipeline.emotion.set_enabled(False)  # consent withdrawn
         pipeline.wait(0.2)
-        assert "emotion" not in pipeline.stats()
+        assert pipeline.stats().emotion is None
     finally:
         pipeline.stop()

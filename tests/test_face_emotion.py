@@ -5,14 +5,14 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
-
 from conftest import shared_file
-from engine.emotion.face_emotion import FER_MODEL, FaceEmotionClassifier, aligned_face_crop, combine
-from engine.emotion.facs import facs_emotion
-from engine.emotion.vocabulary import EMOTIONS, valence_arousal
+
 from engine.errors import ModelError
-from engine.face_tracker import FaceTracker, FaceTrackerOptions
-from engine.types import VideoFrame
+from engine.packets import VideoFrame
+from engine.perception.face_emotion.classifier import FER_MODEL, FaceEmotionClassifier, aligned_face_crop, combine
+from engine.perception.face_emotion.facs import facs_emotion
+from engine.perception.face_tracker import FaceTracker, FaceTrackerOptions
+from engine.vocabulary.emotions import EMOTIONS, valence_arousal
 
 # expressions_d10.mp4, looked at frame by frame: a calm rest, a wide-eyed open-mouthed surprise,
 # a smile, alarmed eyes with a stretched mouth, worried brows with a downturned mouth.

@@ -6,12 +6,12 @@ import av
 import cv2
 import numpy as np
 import pytest
-
 from conftest import shared_file
-from engine.arkit import ARKIT_BLENDSHAPES
+
 from engine.errors import ModelError
-from engine.face_tracker import FaceTracker, FaceTrackerOptions
-from engine.types import VideoFrame
+from engine.packets import VideoFrame
+from engine.perception.face_tracker import FaceTracker, FaceTrackerOptions
+from engine.vocabulary.arkit import ARKIT_BLENDSHAPES
 
 
 def frames_of(path, limit=None):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.filters import OneEuroFilter
+from engine.animation.filters import OneEuroFilter
 
 FPS = 30.0
 TUNED = dict(min_cutoff=0.3, beta=8.0, speed_floor=1.0)  # the animator's defaults for controls

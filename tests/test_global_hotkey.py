@@ -40,7 +40,7 @@ def x_display(monkeypatch):
 
 def press(display_name: str, *keys: str) -> None:
     """Press and release ``keys`` together, as a user would, through the XTEST extension."""
-    from Xlib import X, XK, display
+    from Xlib import XK, X, display
     from Xlib.ext import xtest
 
     conn = display.Display(display_name)

@@ -10,10 +10,6 @@ from pathlib import Path
 import numpy as np
 import pygltflib
 import pytest
-
-from engine.avatar import Avatar, load_avatar
-from engine.avatar import gltf_loader
-from engine.errors import AvatarLoadError
 from gltf_builders import (
     HEAD_MAX,
     HEAD_MIN,
@@ -26,6 +22,10 @@ from gltf_builders import (
     build_test_avatar,
     grid_box,
 )
+
+from engine.avatar import Avatar, load_avatar
+from engine.avatar.loading import gltf as gltf_loader
+from engine.errors import AvatarLoadError
 
 
 @pytest.fixture

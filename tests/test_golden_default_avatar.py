@@ -25,13 +25,13 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.arkit import ARKIT_BLENDSHAPES
 from engine.avatar import load_avatar
+from engine.avatar.retarget import AvatarBinding
 from engine.errors import RenderError
+from engine.packets import AvatarFrame, AvatarPose
 from engine.paths import DEFAULT_AVATAR
-from engine.render import AvatarPose, AvatarRenderer, RenderOptions, create_context
-from engine.retarget import AvatarBinding
-from engine.types import AvatarFrame
+from engine.render import AvatarRenderer, RenderOptions, create_context
+from engine.vocabulary.arkit import ARKIT_BLENDSHAPES
 
 try:
     create_context().release()

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-
 from conftest import shared_file
-from engine.animation import Animator
-from engine.face_tracker import FaceTracker, FaceTrackerOptions
-from engine.types import VideoFrame
+
+from engine.animation.animator import Animator
+from engine.packets import VideoFrame
+from engine.perception.face_tracker import FaceTracker, FaceTrackerOptions
 
 FPS = 30.0
 

@@ -16,12 +16,20 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import shared_file
-from engine.audio.decode import read_audio
-from engine.audio.lipsync import (HOP, MOUTH_CONTROLS, OFFLINE_OPTIONS, VISEMES, WINDOW, LipSync, LipSyncOptions,
-                                  analyse_signal)
-from engine.audio.resample import RATE
+
+from engine.capture.decode import read_audio
+from engine.capture.resample import RATE
+from engine.perception.voice.lipsync import (
+    HOP,
+    MOUTH_CONTROLS,
+    OFFLINE_OPTIONS,
+    VISEMES,
+    WINDOW,
+    LipSync,
+    LipSyncOptions,
+    analyse_signal,
+)
 
 LAGS_S = np.arange(-40, 41, 10) / 1000.0
 SILENCE_BELOW_PEAK_DB = 30.0  # a 50 ms envelope this far under the clip's loud level is silence
@@ -151,9 +159,9 @@ def test_jaw_follows_the_envelope_and_rests_in_silence(clip, mode):
 
 
 def _tracked_jaw(video, face_model) -> tuple[np.ndarray, float]:
-    from engine.face_tracker import FaceTracker, FaceTrackerOptions
-    from engine.sources import VideoFileSource
-    from engine.types import VideoFrame
+    from engine.capture.video import VideoFileSource
+    from engine.packets import VideoFrame
+    from engine.perception.face_tracker import FaceTracker, FaceTrackerOptions
 
     values = []
     with VideoFileSource(video, paced=False) as source, FaceTracker(FaceTrackerOptions(model_path=face_model)) as tracker:
@@ -187,7 +195,7 @@ def test_audio_jaw_matches_the_tracked_mouth_better_than_loudness(clip, face_mod
 
 def test_cli_lipsync_json_prints_100_hz_lines():
     wav = shared_file("media/speech_radio31.wav")
-    out = subprocess.run([sys.executable, "-m", "engine.cli", "lipsync", "--audio", str(wav), "--json"],
+    out = subprocess.run([sys.executable, "-m", "engine.commands.cli", "lipsync", "--audio", str(wav), "--json"],
                          capture_output=True, text=True, timeout=120, check=True).stdout.splitlines()
     lines = [json.loads(line) for line in out]
     assert len(lines) == pytest.approx(800, abs=5)
@@ -200,7 +208,7 @@ def test_cli_lipsync_json_prints_100_hz_lines():
 def test_cli_lipsync_rejects_a_file_that_is_not_audio(tmp_path):
     bogus = tmp_path / "notes.wav"
     bogus.write_text("this is not audio")
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "lipsync", "--audio", str(bogus), "--json"],
+    result = subprocess.run([sys.executable, "-m", "engine.commands.cli", "lipsync", "--audio", str(bogus), "--json"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "Cannot read audio" in result.stderr and "Traceback" not in result.stderr

@@ -8,13 +8,13 @@ import jsonschema
 import numpy as np
 import pytest
 
-from engine.animation import Animator
-from engine.demo import performance_at
-from engine.emotion.vocabulary import EMOTIONS, EmotionEstimate
-from engine.fusion import EmotionFuser
+from engine.animation.animator import Animator
+from engine.capture.demo import performance_at
+from engine.fusion.fuser import EmotionFuser
 from engine.idle import IdleMotion
-from engine.messages import MessageFactory, load_schema
-from engine.types import FaceFrame
+from engine.outputs.messages import MessageFactory, load_schema
+from engine.packets import FaceFrame
+from engine.vocabulary.emotions import EMOTIONS, EmotionEstimate
 
 
 def demo_states(seconds: float = 3.0):

@@ -12,12 +12,12 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import shared_file
-from engine.audio.sources import MicrophoneSource
-from engine.audio.vad import EnergyVad
-from engine.audio.voice import VoiceAnalyzer, VoiceOptions
+
+from engine.capture.audio import MicrophoneSource
 from engine.errors import SourceError
+from engine.perception.voice.vad import EnergyVad
+from engine.perception.voice.voice import VoiceAnalyzer, VoiceOptions
 
 SINK = "avatarcam_test"
 
@@ -75,7 +75,7 @@ def pulse(tmp_path, monkeypatch):
 
 
 def _pulse_device() -> str:
-    from engine.audio.sources import list_microphones
+    from engine.capture.audio import list_microphones
 
     names = [m.name for m in list_microphones()]
     if "pulse" not in names:
@@ -168,7 +168,7 @@ def test_lost_microphone_is_reported_and_capture_resumes_when_it_returns(pulse):
 
 
 def test_unknown_microphone_names_the_ones_there_are(monkeypatch):
-    from engine.audio import sources
+    from engine.capture import audio as sources
 
     monkeypatch.setattr(sources, "list_microphones", lambda: [sources.MicrophoneInfo(3, "USB Mic", 1, 48000.0)])
     with pytest.raises(SourceError, match="No microphone 'nope'") as info:
@@ -182,7 +182,7 @@ def test_unknown_microphone_names_the_ones_there_are(monkeypatch):
 def test_a_busy_or_broken_microphone_is_a_source_error_not_a_crash(monkeypatch):
     import sounddevice as sd
 
-    from engine.audio import sources
+    from engine.capture import audio as sources
 
     monkeypatch.setattr(sources, "list_microphones", lambda: [sources.MicrophoneInfo(0, "Busy Mic", 2, 48000.0)])
 

@@ -10,16 +10,16 @@ import jsonschema
 import pytest
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import ThreadingOSCUDPServer
+from test_messages import demo_states
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from engine.arkit import ARKIT_BLENDSHAPES
 from engine.errors import AvatarcamError
-from engine.messages import MessageFactory, load_schema
+from engine.outputs.messages import MessageFactory, load_schema
 from engine.outputs.vmc import VmcSender
 from engine.outputs.websocket import WebSocketOutput
-from engine.types import AvatarFrame
-from test_messages import demo_states
+from engine.packets import AvatarFrame
+from engine.vocabulary.arkit import ARKIT_BLENDSHAPES
 
 
 @pytest.fixture

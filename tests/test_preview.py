@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 
 from app.main_window import PreviewView
-from engine.demo import DemoSource
-from engine.pipeline import Pipeline, PipelineOptions
+from engine.capture.demo import DemoSource
+from engine.runtime.pipeline import Pipeline, PipelineOptions
 
 
 def test_preview_shows_frames_and_a_paused_card(qtbot, default_avatar_path):

@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pygltflib
 import pytest
+from gltf_builders import HEAD_MAX, HEAD_MIN, TORSO_MAX, GltfBuilder, build_test_avatar, grid_box
 
 from engine.avatar import Avatar, Material, Mesh, MeshInstance, Node, Primitive, Skin, load_avatar
 from engine.avatar.model import quat_from_axis_angle
 from engine.errors import AvatarLoadError, RenderError
+from engine.packets import AvatarPose
 from engine.paths import DEFAULT_AVATAR
-from engine.render import AvatarPose, AvatarRenderer, RenderOptions, create_context, frame_avatar
-from gltf_builders import HEAD_MAX, HEAD_MIN, TORSO_MAX, GltfBuilder, build_test_avatar, grid_box
+from engine.render import AvatarRenderer, RenderOptions, create_context, frame_avatar
 
 
 def _gl_available() -> str:

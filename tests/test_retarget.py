@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from engine.avatar import Avatar, Node, quat_from_axis_angle
-from engine.retarget import AvatarBinding, match_arkit_targets
+from engine.avatar.retarget import AvatarBinding, match_arkit_targets
+from engine.packets import AvatarFrame
 from engine.rotation import euler_to_matrix
-from engine.types import AvatarFrame
 
 
 def test_arkit_names_match_exactly_case_insensitively_or_behind_a_prefix():

@@ -10,19 +10,12 @@ import av
 import numpy as np
 import pytest
 import pyvirtualcam
+from fakes import FakeBackend
 
-from engine import sinks
 from engine.errors import SinkError
-from engine.sinks import (
-    NullSink,
-    VideoFileSink,
-    VirtualCameraSink,
-    open_sink,
-    register_sink,
-    virtual_camera_status,
-)
-from engine.types import RenderedFrame
-from fakes import FakeBackend, backends  # noqa: F401 - fixture
+from engine.outputs import sinks
+from engine.outputs.sinks import NullSink, VideoFileSink, VirtualCameraSink, open_sink, register_sink, virtual_camera_status
+from engine.packets import RenderedFrame
 
 
 def rendered(image: np.ndarray, sequence: int = 0) -> RenderedFrame:

@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
-from engine import sources
+from engine.capture import video as sources
+from engine.capture.video import CameraSource, FramePacer, ImageSource, VideoFileSource, list_cameras
 from engine.errors import SourceError
 from engine.paths import SHARED_DIR
-from engine.sources import CameraSource, FramePacer, ImageSource, VideoFileSource, list_cameras
 
 COLOURS = [(220, 20, 20), (20, 220, 20), (20, 20, 220), (230, 230, 30)]  # RGB: red, green, blue, yellow
 

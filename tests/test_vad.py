@@ -12,12 +12,12 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
-
 from conftest import shared_file
-from engine.audio.decode import read_audio
-from engine.audio.vad import WINDOW, EnergyVad, SileroVad
+
+from engine.capture.decode import read_audio
 from engine.errors import ModelError
 from engine.models import ModelManager
+from engine.perception.voice.vad import WINDOW, EnergyVad, SileroVad
 
 
 @pytest.fixture(scope="module")

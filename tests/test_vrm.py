@@ -12,11 +12,11 @@ import logging
 from pathlib import Path
 
 import pytest
+from gltf_builders import add_extensions, build_test_avatar
 
 from engine.avatar import load_avatar
 from engine.avatar.expressions import Expression, ExpressionManager, MorphBind
 from engine.avatar.vrm import LookAt, RangeMap
-from gltf_builders import add_extensions, build_test_avatar
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "avatars"
 
@@ -235,7 +235,7 @@ def test_vrm0_blend_shapes_and_facing(tmp_path: Path, caplog) -> None:
 
 
 def test_oversized_vrm_is_refused(tmp_path: Path, monkeypatch) -> None:
-    from engine.avatar import gltf_loader
+    from engine.avatar.loading import gltf as gltf_loader
     from engine.errors import AvatarLoadError
 
     path = _vrm1(tmp_path, {})
@@ -257,9 +257,9 @@ def test_corrupt_vrm_is_a_load_error(tmp_path: Path) -> None:
 # --- the default avatar's VRM 1.0 export -------------------------------------------------------------
 
 def test_default_vrm_loads_with_expressions_on_the_arkit_targets() -> None:
+    from engine.avatar.retarget import AvatarBinding
+    from engine.packets import AvatarFrame
     from engine.paths import DEFAULT_AVATAR
-    from engine.retarget import AvatarBinding
-    from engine.types import AvatarFrame
 
     vrm_path = DEFAULT_AVATAR.with_suffix(".vrm")
     avatar, glb = load_avatar(vrm_path), load_avatar(DEFAULT_AVATAR)
@@ -296,8 +296,8 @@ def test_default_vrm_loads_with_expressions_on_the_arkit_targets() -> None:
 
 def test_vrm_binding_maps_arkit_controls_to_expressions(tmp_path: Path) -> None:
     """An avatar with VRM expressions but no ARKit targets: blinks, visemes, emotions, lookAt."""
-    from engine.retarget import AvatarBinding, vrm_expression_weights
-    from engine.types import AvatarFrame
+    from engine.avatar.retarget import AvatarBinding, vrm_expression_weights
+    from engine.packets import AvatarFrame
 
     path = build_test_avatar(tmp_path / "v.vrm", with_morphs=("A", "B", "C"))
     bind = lambda i: {"morphTargetBinds": [{"node": 4, "index": i, "weight": 1.0}]}  # noqa: E731
@@ -323,8 +323,8 @@ def test_vrm_binding_maps_arkit_controls_to_expressions(tmp_path: Path) -> None:
 
 
 def test_avatar_without_face_controls_still_follows_head_and_gaze(tmp_path: Path) -> None:
-    from engine.retarget import AvatarBinding
-    from engine.types import AvatarFrame
+    from engine.avatar.retarget import AvatarBinding
+    from engine.packets import AvatarFrame
 
     avatar = load_avatar(build_test_avatar(tmp_path / "plain.glb", with_morphs=()))
     binding = AvatarBinding(avatar)

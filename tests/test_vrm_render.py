@@ -9,14 +9,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from gltf_builders import add_extensions, build_test_avatar
 
 from engine.avatar import load_avatar
+from engine.avatar.retarget import AvatarBinding
 from engine.errors import RenderError
-from engine.render import AvatarPose, AvatarRenderer, RenderOptions, create_context
-from engine.render.renderer import CHROMA_GREEN
-from engine.retarget import AvatarBinding
-from engine.types import AvatarFrame
-from gltf_builders import add_extensions, build_test_avatar
+from engine.packets import AvatarFrame, AvatarPose
+from engine.render import AvatarRenderer, RenderOptions, create_context
+from engine.render.colour import CHROMA_GREEN
 
 try:
     create_context().release()
@@ -152,7 +152,7 @@ def test_vrm0_sample_is_framed_head_and_shoulders() -> None:
 
 
 def test_snapshot_cli_transparent_chroma_and_vrm_expression(tmp_path: Path, capsys) -> None:
-    from engine.cli import main
+    from engine.commands.cli import main
     from engine.paths import DEFAULT_AVATAR
 
     rgba_path, chroma_path, happy_path = tmp_path / "t.png", tmp_path / "c.png", tmp_path / "h.png"

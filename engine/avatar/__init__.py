@@ -1,7 +1,7 @@
 """Avatar loading and the avatar data model (format-independent, OpenGL-free)."""
 
 from engine.avatar.expressions import Expression, ExpressionManager, ExpressionResult, MorphBind, TextureTransformBind
-from engine.avatar.gltf_loader import SUPPORTED_SUFFIXES, load_avatar, smooth_normals
+from engine.avatar.loading.gltf import SUPPORTED_SUFFIXES, load_avatar, smooth_normals
 from engine.avatar.model import (
     HEAD_NODE_CANDIDATES,
     Avatar,

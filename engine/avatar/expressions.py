@@ -22,20 +22,16 @@ applying the VRM 1.0 rules (``VRMC_vrm`` expressions):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Iterable, Mapping
 
-PRESETS: tuple[str, ...] = (
-    "happy", "angry", "sad", "relaxed", "surprised",
-    "aa", "ih", "ou", "ee", "oh",
-    "blink", "blinkLeft", "blinkRight",
-    "lookUp", "lookDown", "lookLeft", "lookRight",
-    "neutral",
-)
-BLINK_EXPRESSIONS: frozenset[str] = frozenset({"blink", "blinkLeft", "blinkRight"})
-LOOK_AT_EXPRESSIONS: frozenset[str] = frozenset({"lookUp", "lookDown", "lookLeft", "lookRight"})
-MOUTH_EXPRESSIONS: frozenset[str] = frozenset({"aa", "ih", "ou", "ee", "oh"})
+from engine.vocabulary.vrm import BLINK_PRESETS, LOOK_AT_PRESETS, MOUTH_PRESETS, VrmPreset
+
+PRESETS: tuple[str, ...] = tuple(p.value for p in VrmPreset)
+BLINK_EXPRESSIONS = BLINK_PRESETS
+LOOK_AT_EXPRESSIONS = LOOK_AT_PRESETS
+MOUTH_EXPRESSIONS = MOUTH_PRESETS
 OVERRIDE_TYPES: tuple[str, ...] = ("none", "block", "blend")
 
 
@@ -180,10 +176,5 @@ class ExpressionManager:
                                 MappingProxyType({k: tuple(v) for k, v in uv.items()}))
 
 
-def expressions_by_name(expressions: Iterable[Expression]) -> dict[str, Expression]:
-    return {e.name: e for e in expressions}
-
-
 __all__ = ["BLINK_EXPRESSIONS", "Expression", "ExpressionManager", "ExpressionResult", "LOOK_AT_EXPRESSIONS",
-           "MOUTH_EXPRESSIONS", "MorphBind", "OVERRIDE_TYPES", "PRESETS", "TextureTransformBind",
-           "expressions_by_name"]
+           "MOUTH_EXPRESSIONS", "MorphBind", "OVERRIDE_TYPES", "PRESETS", "TextureTransformBind"]

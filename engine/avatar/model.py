@@ -13,10 +13,11 @@ Conventions:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -250,7 +251,7 @@ class Avatar:
     source: Path | None = None
     facing: int = 1
     extras: Mapping[str, object] = field(default_factory=dict)  # format-specific data (e.g. VRM)
-    vrm: "VrmInfo | None" = None  # VRM 0.x / 1.0 data (expressions, humanoid, lookAt, meta); None for glTF
+    vrm: VrmInfo | None = None  # VRM 0.x / 1.0 data (expressions, humanoid, lookAt, meta); None for glTF
 
     # --- lookup ---
 

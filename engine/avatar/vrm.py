@@ -7,17 +7,12 @@ except ``version`` for display. Names follow VRM 1.0 (VRM 0.x preset and bone na
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
-from engine.avatar.expressions import Expression, ExpressionManager
+from engine.avatar.expressions import ExpressionManager
 
-# VRM 1.0 humanoid bone names the retargeter and framing use (the full list is longer).
-HUMAN_BONES: tuple[str, ...] = (
-    "hips", "spine", "chest", "upperChest", "neck", "head", "leftEye", "rightEye", "jaw",
-    "leftShoulder", "rightShoulder", "leftUpperArm", "rightUpperArm",
-)
 LOOK_AT_TYPES: tuple[str, ...] = ("bone", "expression")
 
 
@@ -105,8 +100,4 @@ class VrmInfo:
         return self.expressions.names
 
 
-def expression_list(expressions: Mapping[str, Expression]) -> tuple[Expression, ...]:
-    return tuple(expressions.values())
-
-
-__all__ = ["HUMAN_BONES", "LOOK_AT_TYPES", "LookAt", "Meta", "RangeMap", "VrmInfo"]
+__all__ = ["LOOK_AT_TYPES", "LookAt", "Meta", "RangeMap", "VrmInfo"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from ..errors import AvatarcamError
-from ..fusion import EmotionState
-from ..messages import MessageFactory
-from ..types import AvatarFrame
-from .vmc import VmcSender
-from .websocket import WebSocketOutput
+from enum import StrEnum
+
+from engine.errors import AvatarcamError
+from engine.fusion.fuser import EmotionState
+from engine.outputs.messages import MessageFactory
+from engine.outputs.vmc import VmcSender
+from engine.outputs.websocket import WebSocketOutput
+from engine.packets import AvatarFrame
 
 
 def parse_endpoint(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
@@ -23,6 +25,13 @@ def parse_endpoint(text: str, default_host: str = "127.0.0.1") -> tuple[str, int
     return host, number
 
 
+class DataStream(StrEnum):
+    """The data streams a session can send (each needs the user's consent)."""
+
+    WEBSOCKET = "websocket"
+    VMC = "vmc"
+
+
 class DataOutputs:
     """The WebSocket and VMC outputs that are on. ``start`` raises ``AvatarcamError`` if one cannot
     start (the others are closed again); ``close`` is idempotent."""
@@ -34,7 +43,7 @@ class DataOutputs:
         self._started = False
 
     @classmethod
-    def from_specs(cls, ws: str | None, vmc: str | None) -> "DataOutputs":
+    def from_specs(cls, ws: str | None, vmc: str | None) -> DataOutputs:
         return cls(WebSocketOutput(*parse_endpoint(ws)) if ws else None, VmcSender(*parse_endpoint(vmc)) if vmc else None)
 
     @property
@@ -62,12 +71,14 @@ class DataOutputs:
         if self.vmc is not None:
             self.vmc.send(frame, tracking=frame.face_present)
 
-    def close_stream(self, name: str) -> None:
-        """Close one stream ("websocket" or "vmc") now, e.g. when the user withdraws consent."""
-        output = getattr(self, name)
-        if output is not None:
-            output.close()
-            setattr(self, name, None)
+    def close_stream(self, stream: DataStream) -> None:
+        """Close one stream now, e.g. when the user withdraws consent."""
+        if stream is DataStream.WEBSOCKET and self.websocket is not None:
+            self.websocket.close()
+            self.websocket = None
+        elif stream is DataStream.VMC and self.vmc is not None:
+            self.vmc.close()
+            self.vmc = None
 
     def close(self) -> None:
         for output in (self.websocket, self.vmc):

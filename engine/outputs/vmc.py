@@ -16,10 +16,10 @@ import time
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from ..arkit import ARKIT_BLENDSHAPES
-from ..errors import AvatarcamError
-from ..rotation import euler_to_quaternion
-from ..types import AvatarFrame
+from engine.errors import AvatarcamError
+from engine.packets import AvatarFrame
+from engine.rotation import euler_to_quaternion
+from engine.vocabulary.arkit import ARKIT_BLENDSHAPES
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from ..errors import AvatarcamError
+from engine.errors import AvatarcamError
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class WebSocketOutput:
         try:
             async for _ in websocket:  # clients have nothing to say to us
                 pass
-        except Exception:  # noqa: BLE001 - a broken client ends only its own connection
+        except Exception:
             pass
         finally:
             self._clients.discard(queue)
@@ -116,7 +116,7 @@ class WebSocketOutput:
         try:
             while True:
                 await websocket.send(await queue.get())
-        except Exception:  # noqa: BLE001 - the connection closed under us
+        except Exception:
             pass
 
     def publish(self, message: dict[str, Any]) -> None:

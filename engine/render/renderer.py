@@ -26,9 +26,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping, Sequence
 
 import cv2
 import moderngl
@@ -36,8 +36,10 @@ import numpy as np
 
 from engine.avatar.model import Avatar, Material, Primitive, Texture
 from engine.errors import AvatarLoadError, RenderError
+from engine.packets import AvatarPose
 from engine.paths import SHADERS_DIR
 from engine.render.camera import FRAMINGS, Camera, frame_avatar
+from engine.render.colour import DEFAULT_BACKGROUND
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,6 @@ _TEXTURE_UNIT, _JOINT_UNIT = 0, 1
 # glTF wrap enum -> moderngl repeat flag (MIRRORED_REPEAT is drawn as REPEAT, CLAMP_TO_EDGE clamps)
 _WRAP = {10497: True, 33071: False, 33648: True}
 _EMPTY_WEIGHTS: Mapping[str, float] = MappingProxyType({})
-CHROMA_GREEN: tuple[float, float, float] = (0.0, 0xB1 / 255.0, 0x40 / 255.0)  # #00b140, broadcast chroma green
 _SHADING = {"pbr": 0, "unlit": 1, "mtoon": 2}
 _FXAA_MARGIN = 4  # pixels around the avatar's projected box that the FXAA pass also covers
 
@@ -63,7 +64,7 @@ class RenderOptions:
 
     width: int = 1280
     height: int = 720
-    background: tuple[float, float, float] = (0.16, 0.18, 0.22)
+    background: tuple[float, float, float] = DEFAULT_BACKGROUND
     msaa: int = 4  # samples; 0 = off; clamped to the context's GL_MAX_SAMPLES
     software_msaa: int | None = 0  # samples on a software rasteriser; None = same as msaa
     # FXAA pass after the (optional) MSAA resolve, limited to the avatar's screen rectangle.
@@ -87,30 +88,13 @@ class RenderOptions:
             raise ValueError("fov_y_deg must be between 5 and 120 degrees")
 
 
-@dataclass(frozen=True, slots=True)
-class AvatarPose:
-    """What to show: morph weights by target name (0..1, missing = 0) and extra node rotations by
-    node name (quaternion xyzw applied on top of the rest rotation: ``local = rest * q``).
-    Names the avatar does not have are ignored.
-    """
-
-    morph_weights: Mapping[str, float] = field(default_factory=lambda: _EMPTY_WEIGHTS)
-    node_rotations: Mapping[str, tuple[float, float, float, float]] = field(default_factory=dict)
-    view_yaw_deg: float = 0.0  # camera orbit for snapshots (three-quarter views)
-    # VRM expression output: weights by (mesh index, target index), added to ``morph_weights``
-    # (the sum is clamped to 0..1), and base-colour UV transforms by material index
-    # ((offset x, offset y, scale x, scale y), replacing the material's own).
-    target_weights: Mapping[tuple[int, int], float] = field(default_factory=lambda: _EMPTY_WEIGHTS)
-    uv_transforms: Mapping[int, tuple[float, float, float, float]] = field(default_factory=lambda: _EMPTY_WEIGHTS)
-
-
 def create_context() -> moderngl.Context:
     """A standalone GL 3.3+ context: EGL (headless) first, then the platform default."""
     errors = []
     for kwargs in ({"backend": "egl"}, {}):
         try:
             return moderngl.create_standalone_context(require=330, **kwargs)
-        except Exception as error:  # noqa: BLE001 - glcontext raises plain Exceptions
+        except Exception as error:
             errors.append(f"{kwargs.get('backend', 'default')}: {error}")
     raise RenderError("Could not create an OpenGL 3.3 context (" + "; ".join(errors) + ").",
                       "Install Mesa (libegl1, libgl1-mesa-dri) or update your graphics driver.")

@@ -1,0 +1,151 @@
+"""VRM 0.x importer: the ``VRM`` extension (UniVRM 0.x) into the version-neutral ``VrmInfo``.
+
+VRM 0.x models face -Z (the loader sets ``Avatar.facing = -1``). Blend shape groups become
+expressions under their VRM 1.0 names (``a`` -> ``aa``, ``joy`` -> ``happy``, ``blink_l`` ->
+``blinkLeft``...); bind weights 0..100 become 0..1. VRM 0.x has no override flags. Binds to a
+missing mesh or morph target are skipped with a warning. MToon ``materialProperties`` become
+material fields (``vrm0_material_fields``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from engine.avatar.expressions import Expression, ExpressionManager, MorphBind
+from engine.avatar.model import Avatar
+from engine.avatar.vrm import LookAt, Meta, RangeMap, VrmInfo
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "VRM"
+
+# VRM 0.x presetName -> VRM 1.0 expression name
+PRESET_NAMES: dict[str, str] = {
+    "a": "aa", "i": "ih", "u": "ou", "e": "ee", "o": "oh",
+    "blink": "blink", "blink_l": "blinkLeft", "blink_r": "blinkRight",
+    "joy": "happy", "angry": "angry", "sorrow": "sad", "fun": "relaxed", "surprised": "surprised",
+    "lookup": "lookUp", "lookdown": "lookDown", "lookleft": "lookLeft", "lookright": "lookRight",
+    "neutral": "neutral",
+}
+
+
+def _float(value: Any, default: float) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _srgb_to_linear(c: float) -> float:
+    c = min(max(c, 0.0), 1.0)
+    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+
+def read_meta(raw: Any) -> Meta:
+    raw = raw if isinstance(raw, dict) else {}
+    licence = str(raw.get("licenseName", ""))
+    url = str(raw.get("otherLicenseUrl", "") or raw.get("otherPermissionUrl", ""))
+    author = str(raw.get("author", ""))
+    return Meta(title=str(raw.get("title", "")), version=str(raw.get("version", "")),
+                authors=(author,) if author else (), licence=licence or url, licence_url=url,
+                allowed_users=str(raw.get("allowedUserName", "")),
+                commercial_use=str(raw.get("commercialUssageName", "")),
+                contact=str(raw.get("contactInformation", "")), raw=dict(raw))
+
+
+def read_look_at(first_person: Any) -> LookAt | None:
+    if not isinstance(first_person, dict):
+        return None
+    kind = "expression" if first_person.get("lookAtTypeName") == "BlendShape" else "bone"
+
+    def curve(key: str) -> RangeMap:
+        raw = first_person.get(key) or {}
+        # xRange: input degrees; yRange: output degrees (bone) or weight (blend shape, 0..1)
+        default_out = 10.0 if kind == "bone" else 1.0
+        return RangeMap(_float(raw.get("xRange"), 90.0), _float(raw.get("yRange"), default_out))
+
+    offset = first_person.get("firstPersonBoneOffset") or {}
+    return LookAt(type=kind,
+                  offset_from_head=(_float(offset.get("x"), 0.0), _float(offset.get("y"), 0.06),
+                                    _float(offset.get("z"), 0.0)),
+                  horizontal_inner=curve("lookAtHorizontalInner"), horizontal_outer=curve("lookAtHorizontalOuter"),
+                  vertical_down=curve("lookAtVerticalDown"), vertical_up=curve("lookAtVerticalUp"))
+
+
+def import_vrm0(ext: Mapping[str, Any], avatar: Avatar) -> VrmInfo:
+    where = avatar.source.name if avatar.source is not None else "avatar"
+    humanoid: dict[str, int] = {}
+    for bone in ((ext.get("humanoid") or {}).get("humanBones") or []):
+        if not isinstance(bone, dict):
+            continue
+        name, node = bone.get("bone"), bone.get("node")
+        if isinstance(node, int) and 0 <= node < len(avatar.nodes) and isinstance(name, str):
+            humanoid[name] = node
+        else:
+            log.warning("%s: humanoid bone %r refers to missing node %r; ignored.", where, name, node)
+    expressions: dict[str, Expression] = {}
+    for group in ((ext.get("blendShapeMaster") or {}).get("blendShapeGroups") or []):
+        if not isinstance(group, dict):
+            continue
+        preset = str(group.get("presetName", "unknown")).lower()
+        name = PRESET_NAMES.get(preset) or str(group.get("name") or preset)
+        binds = []
+        for bind in group.get("binds") or []:
+            mesh, index = bind.get("mesh"), bind.get("index")
+            if not isinstance(mesh, int) or not 0 <= mesh < len(avatar.meshes):
+                log.warning("%s: blend shape %r binds missing mesh %r; bind skipped.", where, name, mesh)
+                continue
+            if not isinstance(index, int) or not 0 <= index < len(avatar.meshes[mesh].target_names):
+                log.warning("%s: blend shape %r binds morph target %r that mesh %r lacks; bind skipped.",
+                            where, name, index, avatar.meshes[mesh].name)
+                continue
+            binds.append(MorphBind(mesh, index, min(max(_float(bind.get("weight"), 100.0) / 100.0, 0.0), 1.0)))
+        if name in expressions:
+            log.warning("%s: blend shape %r is defined twice; the first one is used.", where, name)
+            continue
+        expressions[name] = Expression(name=name, morph_binds=tuple(binds), is_binary=bool(group.get("isBinary")),
+                                       preset=preset in PRESET_NAMES)
+    return VrmInfo(version="0.x", meta=read_meta(ext.get("meta")), humanoid=humanoid,
+                   look_at=read_look_at(ext.get("firstPerson")),
+                   expressions=ExpressionManager(tuple(expressions.values())))
+
+
+def vrm0_material_fields(props: Mapping[str, Any]) -> dict:
+    """Material fields of one VRM 0.x ``materialProperties`` entry using the ``VRM/MToon`` shader.
+
+    VRM 0.x stores colours in sRGB and widths in centimetres; shade toony/shift are converted to
+    used as they are (an approximation of UniVRM's 0.x -> 1.0 migration).
+    """
+    if props.get("shader") != "VRM/MToon":
+        return {}
+    floats = props.get("floatProperties") or {}
+    vectors = props.get("vectorProperties") or {}
+
+    def colour(key: str, default: tuple) -> tuple[float, float, float]:
+        value = vectors.get(key)
+        if isinstance(value, list) and len(value) >= 3:
+            return tuple(_srgb_to_linear(_float(v, 0.0)) for v in value[:3])
+        return default
+
+    toony0 = min(max(_float(floats.get("_ShadeToony"), 0.9), 0.0), 1.0)
+    shift0 = min(max(_float(floats.get("_ShadeShift"), 0.0), -1.0), 1.0)
+    mode = int(_float(floats.get("_OutlineWidthMode"), 0.0))
+    width = _float(floats.get("_OutlineWidth"), 0.0) * 0.01 if mode == 1 else 0.0
+    if mode == 2:
+        width = _float(floats.get("_OutlineWidth"), 0.0) * 0.005
+    return {
+        "shading": "mtoon",
+        "shade_color": colour("_ShadeColor", (0.0, 0.0, 0.0)),
+        "shading_toony": toony0,
+        "shading_shift": shift0,
+        "rim_color": colour("_RimColor", (0.0, 0.0, 0.0)),
+        "rim_fresnel_power": max(_float(floats.get("_RimFresnelPower"), 1.0), 0.0),
+        "rim_lift": _float(floats.get("_RimLift"), 0.0),
+        "outline_width": max(width, 0.0),
+        "outline_color": colour("_OutlineColor", (0.0, 0.0, 0.0)),
+    }
+
+
+__all__ = ["EXTENSION", "PRESET_NAMES", "import_vrm0", "read_look_at", "read_meta", "vrm0_material_fields"]

@@ -1,0 +1,111 @@
+"""``avatarcam bench``: the live pipeline on a paced source, measured, against MediaPipe alone.
+
+The pipeline runs exactly as live (paced source, all threads, real renderer) for a warm-up second
+that is not counted, then for ``--seconds``. Afterwards, with nothing else running, the same
+source's frames go through the bare MediaPipe landmarker: ``raw_tracker_ms_p50`` is the baseline
+for the tracking stage's overhead ratio.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engine.packets import AvatarFrame
+
+if TYPE_CHECKING:
+    from engine.session import SessionSpec
+from engine.runtime.telemetry import percentile
+
+WARMUP_S = 1.0
+
+
+def _raw_frames(spec: SessionSpec, count: int):
+    """The first ``count`` frames of the benchmark's source, decoded as fast as possible."""
+    from engine.capture.video import ImageSource, VideoFileSource
+    from engine.session import SourceKind
+
+    source = (VideoFileSource(spec.path, paced=False, loop=True) if spec.source is SourceKind.VIDEO
+              else ImageSource(spec.path, paced=False))
+    source.open()
+    try:
+        for frame in itertools.islice(iter(source.read, None), count):
+            yield frame.image
+    finally:
+        source.close()
+
+
+def run_benchmark(spec: SessionSpec, seconds: float, *, raw_frames: int = 200) -> dict:
+    """Measure ``spec`` for ``seconds`` after a warm-up; the result is the ``bench --json`` object."""
+    from engine.commands.cli import build_cli_session, run_session
+    from engine.perception.face_tracker import measure_raw_tracker
+    from engine.session import SessionHooks, SourceKind
+
+    states: list[AvatarFrame] = []
+    hooks = SessionHooks(on_frame=lambda frame: states.append(frame.state) if frame.fresh else None)
+    session = build_cli_session(spec, hooks)
+    session.start()
+    try:
+        time.sleep(WARMUP_S)  # let MediaPipe find the face and the GL driver compile its shaders
+        session.reset_stats()
+        states.clear()
+    except BaseException:
+        session.stop()
+        raise
+    run_session(session, seconds)
+    stats = session.stats()
+    sink = spec.sinks[0] if isinstance(spec.sinks[0], str) else spec.sinks[0].name
+    result = {"source": str(spec.path or "demo"), "size": f"{spec.size[0]}x{spec.size[1]}",
+              "fps": spec.fps, "sink": sink, "gl_renderer": session.gl_renderer, **stats.as_dict()}
+    if spec.source is SourceKind.IMAGE:
+        result.update(jitter(states))
+    result["raw_tracker_ms_p50"] = None
+    face_model = session.pipeline.options.face_model
+    if face_model is not None and spec.path is not None:
+        raw = measure_raw_tracker(_raw_frames(spec, raw_frames), face_model, fps=spec.fps)
+        result["raw_tracker_ms_p50"] = round(percentile(raw, 50), 2)
+        result["raw_tracker_ms_p95"] = round(percentile(raw, 95), 2)
+        if result.get("track_ms_p50") and result["raw_tracker_ms_p50"]:
+            result["track_overhead_ratio"] = round(result["track_ms_p50"] / result["raw_tracker_ms_p50"], 3)
+    return result
+
+
+def jitter(states: list[AvatarFrame]) -> dict:
+    """Frame-to-frame standard deviation of every output channel, worst channel reported.
+
+    Meaningful on a still source (an image): a steady avatar scores ~0.
+    """
+    if len(states) < 3:
+        return {}
+    controls = np.array([list(s.controls.values()) for s in states])
+    head = np.array([np.add(s.head, s.neck) for s in states])
+    eyes = np.array([s.eyes for s in states])
+    worst = int(np.argmax(np.diff(controls, axis=0).std(axis=0)))
+    return {"jitter_control_std_max": round(float(np.diff(controls, axis=0).std(axis=0).max()), 5),
+            "jitter_control_worst": list(states[0].controls)[worst],
+            "jitter_head_deg_std_max": round(float(np.diff(head, axis=0).std(axis=0).max()), 4),
+            "jitter_gaze_deg_std_max": round(float(np.diff(eyes, axis=0).std(axis=0).max()), 4)}
+
+
+def format_table(result: dict) -> str:
+    lines = [f"avatarcam bench: {result['source']} at {result['size']}@{result['fps']:g} -> {result['sink']}",
+             f"  renderer {result.get('gl_renderer', '?')}", "",
+             f"  {'stage':<10}{'p50 ms':>10}{'p95 ms':>10}"]
+    for stage in ("capture", "track", "voice", "animate", "render", "sink", "e2e", "sound_to_mouth"):
+        if f"{stage}_ms_p50" in result:
+            lines.append(f"  {stage:<10}{result[f'{stage}_ms_p50']:>10.2f}{result[f'{stage}_ms_p95']:>10.2f}")
+    if result.get("raw_tracker_ms_p50") is not None:
+        lines.append(f"  {'mediapipe':<10}{result['raw_tracker_ms_p50']:>10.2f}{result['raw_tracker_ms_p95']:>10.2f}"
+                     f"   (alone; tracking overhead x{result.get('track_overhead_ratio', 0):.2f})")
+    lines += ["", f"  output {result['fps_out']:.2f} fps, {result['frames_out']} frames "
+                  f"({result['frames_fresh']} fresh, {result['frames_repeated']} repeated), "
+                  f"missed {result['frames_missed']}, dropped {result['frames_dropped']}",
+              f"  cpu {result['cpu_cores']:.2f} cores, resident {result['rss_mb']:.0f} MB"]
+    if "jitter_control_std_max" in result:
+        lines.append(f"  jitter (still source): controls {result['jitter_control_std_max']:.4f} "
+                     f"(worst {result['jitter_control_worst']}), head {result['jitter_head_deg_std_max']:.3f} deg, "
+                     f"gaze {result['jitter_gaze_deg_std_max']:.3f} deg")
+    return "\n".join(lines)

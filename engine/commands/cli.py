@@ -1,0 +1,449 @@
+"""The ``avatarcam`` command line: run, demo, doctor, snapshot, bench.
+
+Every error a user can cause prints one line (what is wrong, what to do) and exits non-zero;
+unexpected failures print one line pointing at a log file that holds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.errors import AvatarcamError
+from engine.output_format import DEFAULT_FPS, DEFAULT_SIZE
+
+if TYPE_CHECKING:
+    from engine.runtime.stats import Stats
+    from engine.session import Session, SessionHooks, SessionSpec
+
+WindowOpener = Callable[[argparse.Namespace], int]  # the desktop app's entry, passed in by its launcher
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+DEMO_FILE_SECONDS = 27.0  # one loop of the demo performance, when it falls back to a file
+
+
+# --- argument helpers ------------------------------------------------------------------------------
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size; write it as WIDTHxHEIGHT, e.g. 1280x720") from None
+    if not (16 <= width <= 7680 and 16 <= height <= 4320):
+        raise argparse.ArgumentTypeError(f"size {width}x{height} is out of range (16x16 to 7680x4320)")
+    return width, height
+
+
+def parse_fps(text: str) -> float:
+    try:
+        fps = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a frame rate") from None
+    if not 1 <= fps <= 240:
+        raise argparse.ArgumentTypeError(f"fps {fps:g} is out of range (1 to 240)")
+    return fps
+
+
+def parse_colour(text: str) -> tuple[float, float, float]:
+    from engine.render import parse_colour as parse
+
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_snapshot_background(text: str) -> tuple[float, float, float] | str:
+    """A snapshot background: a colour (see ``parse_colour``) or ``transparent`` (an RGBA PNG)."""
+    return "transparent" if text.lower() == "transparent" else parse_colour(text)
+
+
+def parse_expressions(text: str) -> dict[str, float]:
+    result: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        try:
+            result[name.strip()] = float(value) if value else 1.0
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{item}' is not NAME=VALUE (e.g. jawOpen=0.8)") from None
+    return result
+
+
+def resolve_avatar(text: str | None) -> Path:
+    from engine.paths import DEFAULT_AVATAR
+
+    return DEFAULT_AVATAR if text in (None, "", "default") else Path(text).expanduser()
+
+
+def _device(text: str) -> int | str:
+    """A camera or microphone given as an index or a name."""
+    return int(text) if text.isdigit() else text
+
+
+def _progress_printer(label: str, done: int, total: int) -> None:
+    percent = 100 * done // total if total else 0
+    print(f"\rdownloading {label}: {percent:3d}% ({done >> 10} / {total >> 10} KiB)", end="", file=sys.stderr)
+    if total and done >= total:
+        print(file=sys.stderr)
+
+
+def face_model_path() -> Path:
+    """The verified face model, downloaded with progress on first use."""
+    from engine.models import ModelManager
+
+    return ModelManager().ensure("face_landmarker", progress=lambda d, t: _progress_printer("face model", d, t))
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, *, camera: bool) -> None:
+    group = parser.add_mutually_exclusive_group(required=not camera)
+    if camera:
+        group.add_argument("--camera", metavar="N|NAME", help="webcam index or name (default: first camera, or the demo)")
+    group.add_argument("--video", metavar="PATH", type=Path, help="a video file, paced like a live camera")
+    group.add_argument("--image", metavar="PATH", type=Path, help="a still image, repeated as a stream")
+    group.add_argument("--demo", action="store_true", help="the built-in demo performance (no devices)")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--size", type=parse_size, default=DEFAULT_SIZE, metavar="WxH", help="output size (1280x720)")
+    parser.add_argument("--fps", type=parse_fps, default=DEFAULT_FPS, help="output frame rate (30)")
+    parser.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    parser.add_argument("--avatar", default="default", metavar="PATH", help="GLB/glTF/VRM avatar (default avatar)")
+    parser.add_argument("--background", type=parse_colour, default=None, metavar="#RRGGBB", help="background colour")
+
+
+def add_voice_arguments(parser: argparse.ArgumentParser) -> None:
+    voice = parser.add_mutually_exclusive_group()
+    voice.add_argument("--mic", metavar="N|NAME", help="microphone index or name: the voice drives the mouth")
+    voice.add_argument("--audio", metavar="PATH", type=Path,
+                       help="an audio file, or a video's own audio track (pass the same file as --video)")
+    parser.add_argument("--sensevoice", action="store_true",
+                        help="speech emotion with SenseVoice (pip install avatarcam[voice]); prosody otherwise")
+
+
+def spec_from_args(args: argparse.Namespace, **overrides) -> SessionSpec:
+    """The session the command line asks for; argparse stops here."""
+    from engine.session import SessionSpec, SourceKind
+
+    get = vars(args).get
+    if get("demo"):
+        source, path = SourceKind.DEMO, None
+    elif get("video"):
+        source, path = SourceKind.VIDEO, args.video
+    elif get("image"):
+        source, path = SourceKind.IMAGE, args.image
+    elif get("camera") is not None:
+        source, path = SourceKind.CAMERA, None
+    else:
+        source, path = SourceKind.AUTO, None
+    fields = dict(source=source, camera=_device(get("camera") or "0"), path=path, loop=bool(get("loop")),
+                  size=args.size, fps=args.fps, avatar=resolve_avatar(get("avatar")),
+                  microphone=None if get("mic") is None else _device(args.mic), audio=get("audio"),
+                  sensevoice=bool(get("sensevoice")), emotion=bool(get("emotion")),
+                  expressiveness=get("expressiveness") or 1.0, websocket=get("ws"), vmc=get("vmc"),
+                  record_controls=get("record_controls"))
+    if get("background") is not None:
+        fields["background"] = args.background
+    if isinstance(get("sink"), list):
+        fields["sinks"] = tuple(args.sink or ["virtualcam"])
+    elif isinstance(get("sink"), str):
+        fields["sinks"] = (args.sink,)
+    fields.update(overrides)
+    return SessionSpec(**fields)
+
+
+def build_cli_session(spec: SessionSpec, hooks: SessionHooks | None = None) -> Session:
+    """Build ``spec`` with the terminal's download progress and print the notes."""
+    from dataclasses import replace
+
+    from engine.session import SessionHooks, build_session
+
+    session = build_session(spec, replace(hooks or SessionHooks(), on_progress=_progress_printer))
+    for note in session.notes:
+        print(note, file=sys.stderr)
+    return session
+
+
+def run_session(session: Session, seconds: float | None, *, report: Callable[[Stats], None] | None = None) -> None:
+    """Start, wait for the end (source end, ``seconds`` or Ctrl+C), stop; raise the session's error."""
+    interrupted = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set()) if threading.current_thread() is threading.main_thread() else None
+    session.start()
+    try:
+        deadline = None if seconds is None else time.monotonic() + seconds
+        last_report = time.monotonic()
+        while not session.wait(0.2) and not interrupted.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if report is not None and time.monotonic() - last_report >= 5.0:
+                report(session.stats())
+                last_report = time.monotonic()
+    finally:
+        session.stop()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if session.error is not None:
+        raise session.error
+    if session.sink_errors:
+        raise AvatarcamError(session.sink_errors[0])
+    if interrupted.is_set():
+        raise KeyboardInterrupt
+
+
+def _status_line(stats: Stats) -> None:
+    track = f"track {stats.track_ms_p50:4.1f} ms | " if stats.track_ms_p50 is not None else ""
+    if stats.sound_to_mouth_ms_p95 is not None:
+        track += f"sound->mouth p95 {stats.sound_to_mouth_ms_p95:5.1f} ms | "
+    print(f"fps {stats.fps_now:5.1f} | e2e p50 {stats.e2e_ms_p50 or 0:5.1f} ms p95 "
+          f"{stats.e2e_ms_p95 or 0:5.1f} ms | {track}render {stats.render_ms_p50 or 0:4.1f} ms | "
+          f"dropped {stats.frames_dropped} | cpu {stats.cpu_cores:.2f} cores | {stats.rss_mb:.0f} MB", file=sys.stderr)
+
+
+# --- commands --------------------------------------------------------------------------------------
+
+def cmd_run(args: argparse.Namespace) -> int:
+    session = build_cli_session(spec_from_args(args))
+    outputs = session.pipeline.outputs
+    if outputs is not None:
+        outputs.start()  # the URL (with its token) exists once the server listens
+        if outputs.websocket is not None:
+            print(f"WebSocket: {outputs.websocket.url}", file=sys.stderr)
+        if outputs.vmc is not None:
+            print(f"VMC: sending to {outputs.vmc.host}:{outputs.vmc.port}", file=sys.stderr)
+    described = ", ".join(getattr(s, "device", None) or s.name for s in session.sinks)
+    run_session(session, args.seconds, report=None if args.quiet else _status_line)
+    stats = session.stats()
+    print(f"done: {stats.frames_out} frames to {described}", file=sys.stderr)
+    if stats.voice_status:
+        print(stats.voice_status, file=sys.stderr)
+    if (args.video or args.image) and stats.frames_in and not stats.faces_found:
+        raise AvatarcamError(f"No face was found in '{args.video or args.image}'; the avatar stayed idle.",
+                             "Use footage where one face looks toward the camera, well lit and not too small.")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, open_window: WindowOpener | None = None) -> int:
+    """The demo to the virtual camera; to a preview window or a file when there is no driver."""
+    from engine.outputs.sinks import virtual_camera_status
+    from engine.session import SourceKind
+
+    ok, message = virtual_camera_status()
+    seconds, sinks = args.seconds, ("virtualcam",)
+    if not ok:
+        print(message, file=sys.stderr)
+        if _has_display() and open_window is not None:
+            args.demo, args.quit_after = True, args.seconds
+            return open_window(args)
+        out = Path(args.out or "avatarcam-demo.mp4")
+        print(f"No display either: recording one loop of the demo to {out}.", file=sys.stderr)
+        sinks, seconds = (f"file:{out}",), seconds or DEMO_FILE_SECONDS
+    session = build_cli_session(spec_from_args(args, source=SourceKind.DEMO, sinks=sinks))
+    run_session(session, seconds, report=_status_line)
+    print(f"done: {session.stats().frames_out} frames", file=sys.stderr)
+    return 0
+
+
+def _has_display() -> bool:
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from engine.commands.snapshot import SnapshotSpec, render_snapshot
+
+    spec = SnapshotSpec(avatar=resolve_avatar(args.avatar), expressions=args.expression or {},
+                        head=(args.yaw, args.pitch, args.roll), eyes=(args.gaze_yaw, args.gaze_pitch),
+                        view_yaw=args.view_yaw, size=args.size, background=args.background)
+    print(render_snapshot(spec, args.out))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from engine.commands.bench import format_table, run_benchmark
+
+    spec = spec_from_args(args)
+    result = run_benchmark(spec, args.seconds, raw_frames=args.raw_frames)
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
+def cmd_lipsync(args: argparse.Namespace) -> int:
+    """Lip-sync of an audio file (or a video's audio track): one line per 10 ms hop."""
+    from engine.perception.voice.lipsync import lipsync_file
+
+    for frame in lipsync_file(args.audio):
+        line = {"t": round(frame.t, 3), "jawOpen": round(frame.jaw_open, 4), "viseme": frame.viseme,
+                "visemes": {k: round(v, 4) for k, v in frame.visemes.items()},
+                "controls": {k: round(v, 4) for k, v in frame.controls.items()}}
+        if args.json:
+            print(json.dumps(line))
+        else:
+            print(f"{line['t']:8.2f}  jawOpen {line['jawOpen']:.3f}  {line['viseme']}")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from engine.commands.analyze import analyze_images, analyze_video, write_messages
+
+    model = face_model_path()
+    messages = analyze_video(args.video, model) if args.video else analyze_images(args.image, model)
+    count = write_messages(messages, sys.stdout)
+    print(f"analysed: {count} message(s)", file=sys.stderr)
+    return 0
+
+
+def add_emotion_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--emotion", action="store_true", help="analyse emotion (face, and voice when on) and show it on the avatar")
+    parser.add_argument("--expressiveness", type=float, default=1.0, metavar="0..2",
+                        help="strength of the emotion layer: 0 = pure mirror, 1 = clearly stylised (1)")
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from engine.commands.doctor import run_checks
+
+    checks = run_checks()
+    width = max(len(c.name) for c in checks)
+    for check in checks:
+        print(f"{'ok ' if check.ok else 'NO '} {check.name:<{width}}  {check.detail}")
+    return 0 if all(c.ok for c in checks if c.required) else 1
+
+
+def cmd_gui(args: argparse.Namespace, open_window: WindowOpener | None = None) -> int:
+    if open_window is None:
+        raise AvatarcamError("The desktop app is not part of this installation.",
+                             "Use 'avatarcam run', or install avatarcam with its app.")
+    if args.seconds is not None and args.quit_after is None:
+        args.quit_after = args.seconds
+    return open_window(args)
+
+
+# --- parser ----------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="avatarcam", description="Your face drives a 3D avatar, published as a webcam.")
+    parser.add_argument("--verbose", action="store_true", help="log details to stderr")
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="run the live pipeline (camera, video, image or demo) into outputs")
+    add_source_arguments(run, camera=True)
+    add_output_arguments(run)
+    run.add_argument("--sink", action="append", metavar="SPEC",
+                     help="virtualcam[:DEVICE] | null | file:PATH.mp4 (repeatable; default virtualcam)")
+    add_voice_arguments(run)
+    run.add_argument("--loop", action="store_true", help="loop the video file")
+    run.add_argument("--record-controls", type=Path, metavar="PATH.jsonl",
+                     help="write every animation state handed to the renderer as one JSON line")
+    run.add_argument("--quiet", action="store_true", help="no periodic status line")
+    add_emotion_arguments(run)
+    run.add_argument("--ws", metavar="[HOST:]PORT", help="stream emotion_update/avatar_frame JSON over a local WebSocket "
+                                                          "(loopback unless HOST is given; the URL with its token is printed)")
+    run.add_argument("--vmc", metavar="HOST:PORT", help="send blendshapes and head pose over the VMC protocol (e.g. 127.0.0.1:39539)")
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="the offline demo to the virtual camera (or a window/file without a driver)")
+    add_output_arguments(demo)
+    demo.add_argument("--out", type=Path, help="file to record to when there is neither a driver nor a display")
+    demo.set_defaults(func=cmd_demo)
+
+    gui = sub.add_parser("gui", help="open the desktop app")
+    add_source_arguments(gui, camera=True)
+    add_output_arguments(gui)
+    gui.add_argument("--screenshot", type=Path, metavar="PNG", help="write a PNG of the main window, then quit")
+    gui.add_argument("--quit-after", type=float, metavar="SECONDS", help="quit (taking the screenshot) after this long")
+    gui.set_defaults(func=cmd_gui)
+
+    lipsync = sub.add_parser("lipsync", help="audio file -> mouth controls and visemes every 10 ms")
+    lipsync.add_argument("--audio", type=Path, required=True, metavar="PATH", help="WAV/MP3/FLAC, or a video with audio")
+    lipsync.add_argument("--json", action="store_true", help="one JSON object per line: t, jawOpen, visemes, controls")
+    lipsync.set_defaults(func=cmd_lipsync)
+
+    doctor = sub.add_parser("doctor", help="check OpenGL, the virtual camera driver, cameras, microphones, models")
+    doctor.set_defaults(func=cmd_doctor)
+
+    snap = sub.add_parser("snapshot", help="render one still of an avatar to a PNG")
+    snap.add_argument("--avatar", default="default", metavar="default|PATH")
+    snap.add_argument("--expression", type=parse_expressions, metavar="NAME=VALUE,...", help="e.g. jawOpen=1,eyeBlinkLeft=1")
+    for angle in ("yaw", "pitch", "roll"):
+        snap.add_argument(f"--{angle}", type=float, default=0.0, metavar="DEG", help=f"head {angle} in degrees")
+    snap.add_argument("--gaze-yaw", type=float, default=0.0, metavar="DEG")
+    snap.add_argument("--gaze-pitch", type=float, default=0.0, metavar="DEG")
+    snap.add_argument("--view-yaw", type=float, default=0.0, metavar="DEG", help="orbit the camera (e.g. 35 for a three-quarter view)")
+    snap.add_argument("--size", type=parse_size, default=DEFAULT_SIZE, metavar="WxH")
+    snap.add_argument("--background", type=parse_snapshot_background, default=None, metavar="#RRGGBB|chroma|transparent",
+                      help="background colour, chroma (#00b140), or transparent (writes an RGBA PNG)")
+    snap.add_argument("--out", type=Path, required=True, metavar="PNG")
+    snap.set_defaults(func=cmd_snapshot)
+
+    bench = sub.add_parser("bench", help="measure the live pipeline: latency per stage, fps, CPU, memory")
+    add_source_arguments(bench, camera=False)
+    add_voice_arguments(bench)
+    bench.add_argument("--seconds", type=float, default=20.0)
+    bench.add_argument("--size", type=parse_size, default=DEFAULT_SIZE, metavar="WxH")
+    bench.add_argument("--fps", type=parse_fps, default=DEFAULT_FPS)
+    bench.add_argument("--sink", default="null", metavar="SPEC")
+    bench.add_argument("--avatar", default="default", metavar="PATH")
+    bench.add_argument("--background", type=parse_colour, default=None, metavar="#RRGGBB")
+    bench.add_argument("--raw-frames", type=int, default=200, help="frames for the MediaPipe-alone baseline")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    add_emotion_arguments(bench)
+
+    analyze = sub.add_parser("analyze", help="print the emotion_update stream of a video, or one message per image")
+    what = analyze.add_mutually_exclusive_group(required=True)
+    what.add_argument("--video", type=Path, metavar="PATH")
+    what.add_argument("--image", type=Path, nargs="+", metavar="PATH|DIR", help="images, or folders of images")
+    analyze.add_argument("--json", action="store_true", help="one JSON message per line (the only format)")
+    analyze.set_defaults(func=cmd_analyze)
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def _log_file() -> Path:
+    import platformdirs
+
+    folder = Path(platformdirs.user_log_dir("avatarcam"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "avatarcam.log"
+
+
+def main(argv: Sequence[str] | None = None, *, open_window: WindowOpener | None = None) -> int:
+    """Run one command. ``open_window(args)`` opens the desktop app (the app's launcher passes it:
+    the engine never imports the UI); without it, ``gui`` explains that there is no app."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        # The main job: the camera if there is one, else the demo; a window where there is a display.
+        args = parser.parse_args(["gui" if _has_display() else "demo", *(argv or [])])
+    try:
+        if args.func in (cmd_gui, cmd_demo):
+            return args.func(args, open_window)
+        return args.func(args)
+    except AvatarcamError as exc:
+        print(f"avatarcam: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("avatarcam: stopped.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception:
+        log_path = _log_file()
+        with log_path.open("a", encoding="utf-8") as log:
+            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} avatarcam {' '.join(sys.argv[1:])}\n")
+            log.write(traceback.format_exc())
+        print(f"avatarcam: unexpected error ({sys.exc_info()[1]!r}); details in {log_path}. Please report it.",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""``avatarcam doctor``: what works on this machine and what to do about what does not."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    required: bool = False  # the app cannot run without it
+
+
+def _opengl() -> Check:
+    from engine.render import create_context
+
+    try:
+        ctx = create_context()
+    except Exception as exc:
+        return Check("OpenGL", False, f"{exc}. Install Mesa: sudo apt install libegl1 libgl1-mesa-dri libgbm1", True)
+    try:
+        return Check("OpenGL", True, f"{ctx.info['GL_RENDERER']} (OpenGL {ctx.version_code / 100:.1f})", True)
+    finally:
+        ctx.release()
+
+
+def _virtual_camera() -> Check:
+    from engine.outputs.sinks import virtual_camera_status
+
+    ok, message = virtual_camera_status()
+    return Check("virtual camera", ok, message)
+
+
+def _cameras() -> Check:
+    from engine.capture.video import list_cameras
+
+    cameras = list_cameras()
+    if not cameras:
+        return Check("cameras", False, "none found (the demo and video files still work)")
+    return Check("cameras", True, ", ".join(f"{i}: {name}" for i, name in cameras))
+
+
+def _microphones() -> Check:
+    try:
+        import sounddevice
+    except OSError as exc:  # PortAudio missing
+        return Check("microphones", False, f"PortAudio is missing ({exc}): sudo apt install libportaudio2")
+    try:
+        inputs = [d["name"] for d in sounddevice.query_devices() if d["max_input_channels"] > 0]
+    except Exception as exc:
+        return Check("microphones", False, f"cannot list audio devices ({exc})")
+    return Check("microphones", bool(inputs), ", ".join(inputs) if inputs else "none found")
+
+
+def _models() -> list[Check]:
+    from engine.models import ModelManager
+
+    manager = ModelManager()
+    checks = []
+    for status in manager.status():
+        detail = str(status.path) if status.present else (
+            f"not downloaded yet ({status.size >> 10} KiB, {status.licence}); fetched on first use, "
+            f"or place it in {manager.data_dir}")
+        checks.append(Check(f"model {status.name}", status.present, detail))
+    return checks
+
+
+def run_checks() -> list[Check]:
+    checks = [Check("python", True, f"{sys.version.split()[0]} on {platform.platform()}", True)]
+    checks += [_opengl(), _virtual_camera(), _cameras(), _microphones(), *_models()]
+    return checks

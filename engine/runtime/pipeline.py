@@ -1,0 +1,464 @@
+"""The live pipeline: source -> face tracking -> animation -> render -> sinks, one thread per stage.
+
+Threads (DESIGN.md): a capture thread reads the source; a tracking thread runs MediaPipe on the
+newest frame (a frame nobody took in time is dropped and counted, never queued); the render thread
+owns the OpenGL context, animates, renders and hands frames to the sinks.
+
+Output clock: exactly one frame per tick of a clock at the output rate, so the virtual camera gets a
+steady rate and never starves. A tick's window opens a little before it and closes a little after:
+a new perception result arriving in the window is rendered at once (no clock padding the latency);
+if none comes, the newest, still-animating state is re-rendered when the window closes. The ticks
+are steered toward the input's phase (a software phase-locked loop), so with a camera at the output
+rate every result lands in its window and is shown the moment it exists.
+``start`` and ``stop`` are idempotent; ``stop`` closes the source first, releasing the camera at
+once, then winds the other threads down.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.animation.animator import Animator, AnimatorOptions
+from engine.avatar import Avatar, load_avatar
+from engine.avatar.retarget import AvatarBinding
+from engine.calibration import Calibration
+from engine.errors import AvatarcamError, SinkError
+from engine.output_format import DEFAULT_FPS, DEFAULT_SIZE
+from engine.outputs.hub import DataOutputs
+from engine.packets import AvatarFrame, FaceFrame, RenderedFrame, VideoFrame, VoiceFrame, with_timing
+from engine.paths import DEFAULT_AVATAR
+from engine.perception.face_tracker import FaceTracker, FaceTrackerOptions
+from engine.render import AvatarRenderer, RenderOptions
+from engine.runtime.emotion_worker import EmotionStage
+from engine.runtime.slots import NewestSlot
+from engine.runtime.stats import Stats
+from engine.runtime.telemetry import Telemetry
+from engine.stages import Sink, Source, SourceCaps
+
+log = logging.getLogger(__name__)
+
+# A tick's window, in periods: a result may be shown this early, and is waited for this late, before
+# the tick re-renders the previous state. With the phase step below, no gap exceeds 1.5 periods.
+EARLY_FRACTION = 0.25
+GRACE_FRACTION = 0.15
+# Phase-locked loop: each result moves the ticks by this share of its phase error, at most
+# PHASE_STEP_MAX of a period. The error is wrapped to +-half a period, so an input at another rate
+# (a 25 fps clip on a 30 fps output) averages out instead of dragging the output rate.
+PHASE_GAIN = 0.2
+PHASE_STEP_MAX = 0.08
+# Where in the window results should land, as a share of a period from the tick: early, because
+# tracking jitter is mostly lateness (a slow frame) and a late miss costs a re-render plus a wait
+# for the next window, while an early arrival only waits a few ms for its window to open.
+PHASE_TARGET = -0.2
+START_TIMEOUT_S = 30.0
+_RENDER_DEFAULTS = RenderOptions()
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineOptions:
+    """Output format, avatar and tuning. ``face_model`` is required for image/video/camera sources."""
+
+    size: tuple[int, int] = DEFAULT_SIZE
+    fps: float = DEFAULT_FPS
+    avatar: Path = DEFAULT_AVATAR
+    background: tuple[float, float, float] = _RENDER_DEFAULTS.background
+    msaa: int = _RENDER_DEFAULTS.msaa
+    face_model: Path | None = None
+    record_controls: Path | None = None
+    animator: AnimatorOptions = field(default_factory=AnimatorOptions)
+    emotion: bool = False  # emotion analysis: off until the user consents
+    expressiveness: float = 1.0  # the emotion layer's strength (0 = pure mirror)
+
+
+class Pipeline:
+    """Runs one source through tracking, animation and rendering into sinks.
+
+    ``on_frame(RenderedFrame)`` is called on the render thread for every output frame and must
+    return quickly (the GUI preview copies a reference and returns). Errors that stop the pipeline
+    are kept in ``error``; a sink that fails while running is dropped and its message kept in
+    ``sink_errors`` while the other outputs go on.
+
+    ``on_face(FaceFrame)`` is called (tracking or capture thread) for every perception result, raw,
+    before calibration (the GUI's calibration wizard collects them). ``on_source(is_open)`` is
+    called whenever the source (the camera) is opened or released, also when it fails or ends;
+    ``source_open`` says the same at any time (the GUI's recording indicator follows it).
+    ``set_calibration`` applies a new calibration to the running animation stage. ``on_video``
+    gets each captured ``VideoFrame`` (capture thread; the GUI's camera self-view keeps the newest).
+    """
+
+    def __init__(self, source: Source, sinks: list[Sink], options: PipelineOptions | None = None, *,
+                 telemetry: Telemetry | None = None,
+                 on_frame: Callable[[RenderedFrame], None] | None = None,
+                 on_face: Callable[[FaceFrame], None] | None = None,
+                 on_source: Callable[[bool], None] | None = None,
+                 on_video: Callable[[VideoFrame], None] | None = None,
+                 voice=None, outputs: DataOutputs | None = None) -> None:
+        self.source = source
+        # Data streams (WebSocket, VMC) get every animation state and the fused emotion.
+        self.outputs = outputs
+        # Voice (engine/perception/voice): a VoiceStage run in its own thread; its newest VoiceFrame reaches
+        # the animator each output frame. Failing to open it is reported, never fatal to the video.
+        self.voice = voice
+        self.voice_error: str | None = None
+        self._voices: NewestSlot = NewestSlot()
+        self.sinks = list(sinks)
+        self.options = options or PipelineOptions()
+        self.telemetry = telemetry or Telemetry()
+        self.emotion = EmotionStage(self.options.emotion, self.options.expressiveness,
+                                    on_timing=lambda ms: self.telemetry.record("emotion", ms))
+        self.on_frame = on_frame
+        self.on_face = on_face
+        self.on_source = on_source
+        self.on_video = on_video
+        self.source_open = False
+        self._source_lock = threading.Lock()
+        self._calibration: Calibration | None = None  # handed to the render thread's animator
+        self._new_look: dict[str, object] = {}  # avatar / background the render thread swaps in
+        self._binding: AvatarBinding | None = None  # the render thread's retargeting to the avatar
+        self.error: BaseException | None = None
+        self.sink_errors: list[str] = []
+        self.gl_renderer = ""
+        self._faces_direct = not (source.caps & SourceCaps.VIDEO)  # faces come ready, or nothing to track
+        self._video: NewestSlot[VideoFrame] = NewestSlot()
+        self._faces: NewestSlot[FaceFrame] = NewestSlot()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._finished = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._tracker: FaceTracker | None = None
+        self._lock = threading.Lock()
+        self._started = False
+        self._stopped = False
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open everything and start the threads; raises ``AvatarcamError`` if anything fails to open."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        try:
+            if self.outputs is not None:
+                self.outputs.start()
+            self.source.open()
+            self._source_state(True)
+            if not self._faces_direct:
+                if self.options.face_model is None:
+                    raise AvatarcamError("No face model was given to the pipeline.",
+                                         "Resolve it with engine.models.ModelManager().ensure('face_landmarker').")
+                self._tracker = FaceTracker(FaceTrackerOptions(model_path=self.options.face_model))
+            self._spawn("render", self._render_loop)
+            if not self._ready.wait(START_TIMEOUT_S):
+                raise AvatarcamError("The renderer did not start in time.", "Run 'avatarcam doctor' to check OpenGL.")
+            if self.error is not None:
+                raise self.error
+            # A full garbage collection walks every live object (tens of ms with a big app loaded)
+            # and would stall the render thread; park the long-lived objects (models, avatar, UI)
+            # where later collections skip them. Collect first only on the main thread: a GUI may
+            # start pipelines from a worker, and garbage holding Qt objects must die on its own thread.
+            if threading.current_thread() is threading.main_thread():
+                gc.collect()
+            gc.freeze()
+            self._spawn("capture", self._capture_loop)
+            if not self._faces_direct:
+                self._spawn("track", self._track_loop)
+            if self.voice is not None:
+                self._start_voice()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop and release everything. Idempotent; safe from any thread but the pipeline's own."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self._stop.set()
+        self.source.close()  # first: the camera is released before anything else winds down
+        self._source_state(False)
+        if self.outputs is not None:
+            self.outputs.close()
+        self.emotion.close()
+        if self.voice is not None:
+            self.voice.close()  # the microphone is released with the camera
+        self._video.close()
+        self._faces.close()
+        self._voices.close()
+        current = threading.current_thread()
+        for thread in self._threads:
+            if thread is not current:
+                thread.join(timeout=5.0)
+        if self._tracker is not None:
+            self._tracker.close()
+        self._finished.set()
+
+    def set_avatar(self, avatar: Avatar) -> None:
+        """Show ``avatar`` from the next output frame on; the source and the sinks stay open.
+        Thread-safe (the render thread swaps it in)."""
+        with self._source_lock:
+            self._new_look = {**self._new_look, "avatar": avatar}
+
+    def set_background(self, rgb: tuple[float, float, float]) -> None:
+        """Change the background colour from the next output frame on. Thread-safe."""
+        with self._source_lock:
+            self._new_look = {**self._new_look, "background": rgb}
+
+    def _apply_look(self, renderer: AvatarRenderer) -> None:
+        with self._source_lock:
+            look, self._new_look = self._new_look, {}
+        if "avatar" in look:
+            renderer.set_avatar(look["avatar"])
+            self._binding = AvatarBinding(look["avatar"])
+        if "background" in look:
+            renderer.set_background(look["background"])
+
+    def set_calibration(self, calibration: Calibration) -> None:
+        """Apply ``calibration`` from the next output frame on. Thread-safe; works before start too."""
+        with self._source_lock:
+            self._calibration = calibration
+        self.emotion.set_calibration(calibration)
+
+    def _source_state(self, is_open: bool) -> None:
+        with self._source_lock:
+            if self.source_open == is_open or (is_open and self._stopped):
+                return
+            self.source_open = is_open
+        if self.on_source is not None:
+            self.on_source(is_open)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the source has ended and been fully rendered, or an error; True if finished."""
+        return self._finished.wait(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._started and not self._finished.is_set()
+
+    def stats(self) -> Stats:
+        snapshot = self.telemetry.snapshot()
+        snapshot["frames_dropped"] = self._video.dropped + self._faces.dropped + self.source.frames_skipped
+        if snapshot.get("frames_in") and snapshot.get("seconds"):
+            snapshot["source_fps"] = round(snapshot["frames_in"] / snapshot["seconds"], 2)  # the input's real rate
+        if self.voice is not None:
+            snapshot["voice_status"] = self.voice_error or self.voice.status
+        emotion = self.emotion.latest
+        if self.emotion.error:
+            snapshot["emotion_status"] = self.emotion.error
+        if emotion is not None:
+            snapshot.update(emotion=emotion.emotion, mode=emotion.mode, valence=round(emotion.valence, 3),
+                            arousal=round(emotion.arousal, 3), anomaly=emotion.anomaly)
+        return Stats.from_readings(snapshot)
+
+    def _start_voice(self) -> None:
+        try:
+            self.voice.open()
+        except AvatarcamError as exc:
+            self.voice_error = f"voice off: {exc}"
+            log.warning(self.voice_error)
+            return
+
+        def publish(frame) -> None:
+            self.telemetry.record("voice", frame.timings.get("voice", 0.0))
+            self._voices.put(frame)
+
+        def run() -> None:
+            self.voice.run(self._stop, publish)
+            if self.source.caps & SourceCaps.ENDS_WITH_VOICE:
+                self.source.close()  # audio-only: the performance ends with the audio
+
+        self._spawn("audio", run)
+
+    def __enter__(self) -> Pipeline:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- threads -------------------------------------------------------------------------------
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                target()
+            except BaseException as exc:
+                if not isinstance(exc, AvatarcamError):
+                    log.exception("pipeline thread %s failed", name)
+                self.error = self.error or exc
+                self._ready.set()
+                self._stop.set()
+                self._video.close()
+                self._faces.close()
+                self._finished.set()
+
+        thread = threading.Thread(target=run, name=f"avatarcam-{name}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _capture_loop(self) -> None:
+        slot = self._faces if self._faces_direct else self._video
+        try:
+            while not self._stop.is_set():
+                item = self.source.read()
+                if item is None:
+                    break
+                self.telemetry.count("frames_in")
+                if "capture" in item.timings:
+                    self.telemetry.record("capture", item.timings["capture"])
+                if self.on_video is not None and not self._faces_direct:
+                    self.on_video(item)
+                if self._faces_direct:
+                    self.emotion.add_face(item)
+                    if self.on_face is not None:
+                        self.on_face(item)
+                slot.put(item)
+        finally:
+            self.source.close()  # ended or failed: release the device now, not at stop()
+            self._source_state(False)
+        slot.close()  # end of stream: downstream drains what is left, then finishes
+
+    def _track_loop(self) -> None:
+        assert self._tracker is not None
+        while not self._stop.is_set():
+            frame = self._video.get()
+            if frame is None:
+                if self._video.closed:
+                    break
+                continue
+            face = self._tracker.process(frame)
+            self.telemetry.record("track", face.timings.get("track", 0.0))
+            self.emotion.submit(face, frame.image)
+            if face.present:
+                self.telemetry.count("faces_found")
+            if self.on_face is not None:
+                self.on_face(face)
+            self._faces.put(face)
+        self._faces.close()
+
+    def _render_loop(self) -> None:
+        options = self.options
+        avatar = load_avatar(options.avatar)
+        width, height = options.size
+        renderer = AvatarRenderer(avatar, RenderOptions(width=width, height=height,
+                                                        background=options.background, msaa=options.msaa))
+        opened: list[Sink] = []
+        record = None
+        try:
+            self.gl_renderer = renderer.gl_renderer
+            self._binding = AvatarBinding(avatar)
+            animator = Animator(options.animator)
+            # The first draw compiles shaders (~100 ms on a CPU rasteriser): do it before the clock
+            # starts, so it neither shows as a missed frame nor hides a render failure until later.
+            renderer.render(self._binding.pose(animator.update(None, time.monotonic())))
+            for sink in self.sinks:
+                sink.open(width, height, options.fps)
+                opened.append(sink)
+            if options.record_controls is not None:
+                record = open(options.record_controls, "w", encoding="utf-8")
+            self._ready.set()
+            self._output_loop(renderer, animator, opened, record)
+        finally:
+            for sink in opened:
+                sink.close()
+            if record is not None:
+                record.close()
+            renderer.close()
+            self._finished.set()
+
+    def _output_loop(self, renderer: AvatarRenderer, animator: Animator, sinks: list[Sink], record) -> None:
+        period = 1.0 / self.options.fps
+        target = PHASE_TARGET * period  # where results should land, relative to their tick
+        tick = time.monotonic()
+        t_prev: float | None = None
+        sequence = 0
+        while not self._stop.is_set():
+            opens, closes = tick - EARLY_FRACTION * period, tick + GRACE_FRACTION * period
+            fresh = self._faces.wait(max(0.0, closes - time.monotonic()))
+            if self._stop.is_set():
+                break
+            if fresh:
+                arrived = self._faces.put_time
+                if time.monotonic() < opens and self._stop.wait(opens - time.monotonic()):
+                    break  # this tick's frame is already out: hold the result until its window opens
+                face = self._faces.take()
+                self.telemetry.record("hold", (time.monotonic() - arrived) * 1000.0)
+                error = (arrived - tick - target + period / 2) % period - period / 2
+                tick += max(-PHASE_STEP_MAX * period, min(PHASE_STEP_MAX * period, PHASE_GAIN * error))
+            elif self._faces.closed:
+                break  # the source ended and its last result has been shown
+            else:
+                face = None
+            now = time.monotonic()
+            gap = 0.0 if t_prev is None else now - t_prev
+            missed = max(0, round(gap / period) - 1) if gap > 1.5 * period else 0
+            t_prev = now
+            sequence += 1
+            self._emit(renderer, animator, sinks, record, face, sequence, missed)
+            tick += period
+            if time.monotonic() > tick + period:
+                tick = time.monotonic()  # rendering fell behind real time: skip the lost ticks
+
+    def _emit(self, renderer: AvatarRenderer, animator: Animator, sinks: list[Sink],
+              record, face: FaceFrame | None, sequence: int, missed: int) -> None:
+        if self._calibration is not None:
+            with self._source_lock:
+                calibration, self._calibration = self._calibration, None
+            animator.set_calibration(calibration)
+        if self._new_look:
+            self._apply_look(renderer)
+        voice = self._voices.take()
+        now = time.monotonic()
+        state, emotion = self.emotion.apply(animator.update(face, now, voice), voice, now)
+        start = time.perf_counter()
+        image = renderer.render(self._binding.pose(state))
+        render_ms = (time.perf_counter() - start) * 1000.0
+        fresh = face is not None
+        frame = RenderedFrame(image=image, t_capture=state.t_capture, sequence=sequence, fresh=fresh,
+                              timings=with_timing(state.timings, render=render_ms), state=state)
+        handed = time.monotonic()
+        if fresh:
+            self.telemetry.record("e2e", (handed - state.t_capture) * 1000.0)
+        if voice is not None and state.t_voice:
+            self.telemetry.record("sound_to_mouth", (handed - state.t_voice) * 1000.0)
+        self.telemetry.record("animate", state.timings.get("animate", 0.0))
+        self.telemetry.record("render", render_ms)
+        start = time.perf_counter()
+        for sink in list(sinks):
+            try:
+                sink.write(frame)
+            except SinkError as exc:
+                self.sink_errors.append(str(exc))
+                sinks.remove(sink)
+                sink.close()
+        self.telemetry.record("sink", (time.perf_counter() - start) * 1000.0)
+        self.telemetry.output_frame(handed, fresh, missed)
+        if record is not None:
+            record.write(json.dumps(controls_record(state, fresh)) + "\n")
+        if self.outputs is not None:
+            self.outputs.publish(state, emotion, *_top_viseme(voice))
+        if self.on_frame is not None:
+            self.on_frame(frame)
+
+
+def _top_viseme(voice: VoiceFrame | None) -> tuple[str, float]:
+    if voice is None or not voice.visemes:
+        return "sil", 0.0
+    name = max(voice.visemes, key=voice.visemes.get)
+    return name, float(voice.visemes[name])
+
+
+def controls_record(state: AvatarFrame, fresh: bool) -> dict:
+    """One line of ``--record-controls``: time, sequence and the controls handed to the renderer."""
+    return {"t": round(state.t_capture, 4), "sequence": state.sequence, "fresh": fresh,
+            "face_present": state.face_present, "controls": {k: round(v, 4) for k, v in state.controls.items()},
+            "head": [round(v, 3) for v in state.head], "neck": [round(v, 3) for v in state.neck],
+            "eyes": [round(v, 3) for v in state.eyes]}

@@ -1,0 +1,323 @@
+"""The composition root: a frozen ``SessionSpec`` says what to run; ``build_session`` wires it.
+
+This is the only place that chooses and connects stages. The CLI, ``bench``, ``analyze``,
+``snapshot`` and the desktop app each fill a spec (every choice has its default here, once) and
+talk to the resulting ``Session``, never to its parts: start and stop it, read ``stats()``, and
+change what may change while it runs (expressiveness, calibration, consent to emotion analysis or a
+data stream, the microphone, the avatar and the background) without reopening the camera.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from engine.animation.animator import AnimatorOptions
+from engine.avatar import Avatar, load_avatar
+from engine.calibration import Calibration
+from engine.capture.audio import AudioFileSource, AudioSource, MicrophoneSource
+from engine.capture.demo import DemoSource
+from engine.capture.video import CameraSource, ImageSource, NoVideoSource, VideoFileSource, list_cameras
+from engine.errors import AvatarcamError
+from engine.models import ModelManager
+from engine.output_format import DEFAULT_FPS, DEFAULT_SIZE
+from engine.outputs.hub import DataOutputs, DataStream
+from engine.outputs.sinks import open_sink
+from engine.packets import FaceFrame, RenderedFrame, VideoFrame
+from engine.paths import DEFAULT_AVATAR
+from engine.perception.voice.voice import VoiceAnalyzer, VoiceOptions, VoiceStage
+from engine.render import RenderOptions
+from engine.runtime.pipeline import Pipeline, PipelineOptions
+from engine.runtime.stats import Stats
+from engine.stages import Sink, Source, SourceCaps
+
+log = logging.getLogger(__name__)
+_RENDER_DEFAULTS = RenderOptions()
+
+
+class SourceKind(StrEnum):
+    """Where the face comes from."""
+
+    AUTO = "auto"  # the first camera; audio-only with a voice input and no camera; else the demo
+    CAMERA = "camera"
+    VIDEO = "video"  # a file, paced like a camera
+    IMAGE = "image"  # a still, repeated as a stream
+    DEMO = "demo"  # the built-in scripted performance (no devices, no models)
+    NONE = "none"  # audio-only: the voice drives the avatar alone
+
+
+class Device(StrEnum):
+    """Capture devices the user is told about (the recording indicator)."""
+
+    CAMERA = "camera"
+    MICROPHONE = "microphone"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSpec:
+    """Every choice of a session, with its default. Adding an option is adding a field here."""
+
+    source: SourceKind = SourceKind.AUTO
+    camera: int | str = 0  # index, /dev/videoN or name
+    path: Path | None = None  # the video or image file
+    loop: bool = False  # loop the video file (and its audio)
+    size: tuple[int, int] = DEFAULT_SIZE
+    fps: float = DEFAULT_FPS
+    avatar: Path = DEFAULT_AVATAR
+    background: tuple[float, float, float] = _RENDER_DEFAULTS.background
+    msaa: int = _RENDER_DEFAULTS.msaa
+    sinks: tuple[str | Sink, ...] = ("virtualcam",)  # specs for ``open_sink``, or sink objects
+    microphone: int | str | None = None  # None: no microphone; "" the default one; index or name
+    audio: Path | None = None  # an audio file, or a video's own sound track
+    sensevoice: bool = False  # speech emotion with SenseVoice (optional extra) instead of prosody
+    emotion: bool = False  # emotion analysis: off until the user consents
+    expressiveness: float = 1.0  # the emotion layer's strength, 0..2
+    websocket: str | None = None  # [HOST:]PORT of the JSON stream
+    vmc: str | None = None  # HOST:PORT of the VMC receiver
+    record_controls: Path | None = None  # every animation state as JSON lines
+    calibration: Calibration | None = None
+    face_model: Path | None = None  # None: the model manager finds (or downloads) it when needed
+    animator: AnimatorOptions = field(default_factory=AnimatorOptions)
+
+    @property
+    def has_voice(self) -> bool:
+        return self.microphone is not None or self.audio is not None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionHooks:
+    """Callbacks from the engine's threads; each must return quickly.
+
+    ``on_frame``: every output frame (render thread). ``on_face``: every raw perception result.
+    ``on_video``: every captured picture. ``on_device(device, is_open)``: a capture device was
+    opened or released (also when it failed or ended). ``on_progress(label, done, total)``: a model
+    download on first use; ``cancel`` aborts that download.
+    """
+
+    on_frame: Callable[[RenderedFrame], None] | None = None
+    on_face: Callable[[FaceFrame], None] | None = None
+    on_video: Callable[[VideoFrame], None] | None = None
+    on_device: Callable[[Device, bool], None] | None = None
+    on_progress: Callable[[str, int, int], None] | None = None
+    cancel: threading.Event | None = None
+
+
+class ReportingSource:
+    """Wraps a capture device so that opening and releasing it is reported, also when it ends or
+    fails; everything else passes through."""
+
+    def __init__(self, inner: Any, on_change: Callable[[bool], None]) -> None:
+        self.inner = inner
+        self._on_change = on_change
+        self._lock = threading.Lock()
+        self.is_open = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def _report(self, is_open: bool) -> None:
+        with self._lock:
+            if self.is_open == is_open:
+                return
+            self.is_open = is_open
+        self._on_change(is_open)
+
+    def open(self) -> None:
+        self.inner.open()
+        self._report(True)
+
+    def read(self) -> Any:
+        try:
+            item = self.inner.read()
+        except BaseException:
+            self.close()
+            raise
+        if item is None:
+            self.close()
+        return item
+
+    def close(self) -> None:
+        self.inner.close()
+        self._report(False)
+
+
+class Session:
+    """A built, runnable session. ``start``/``stop`` are idempotent; ``stop`` releases the camera and
+    microphone at once. Control methods are thread-safe and act from the next output frame on."""
+
+    def __init__(self, spec: SessionSpec, pipeline: Pipeline, notes: list[str],
+                 microphone: ReportingSource | None) -> None:
+        self.spec = spec
+        self.pipeline = pipeline
+        self.notes = notes  # lines for the user about choices made for them ("no camera: demo")
+        self._microphone = microphone
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.pipeline.start()
+
+    def stop(self) -> None:
+        self.pipeline.stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the source has ended and been rendered, or an error; True if finished."""
+        return self.pipeline.wait(timeout)
+
+    def __enter__(self) -> Session:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self.pipeline.running
+
+    @property
+    def error(self) -> BaseException | None:
+        return self.pipeline.error
+
+    @property
+    def sink_errors(self) -> list[str]:
+        return self.pipeline.sink_errors
+
+    @property
+    def gl_renderer(self) -> str:
+        return self.pipeline.gl_renderer
+
+    @property
+    def source_open(self) -> bool:
+        return self.pipeline.source_open
+
+    @property
+    def sinks(self) -> list[Sink]:
+        return self.pipeline.sinks
+
+    def stats(self) -> Stats:
+        return self.pipeline.stats()
+
+    def reset_stats(self) -> None:
+        """Start a new measurement window (benchmarks skip their warm-up)."""
+        self.pipeline.telemetry.reset()
+
+    # --- control -------------------------------------------------------------------------------
+
+    def set_expressiveness(self, value: float) -> None:
+        self.pipeline.emotion.set_expressiveness(value)
+
+    def set_emotion_enabled(self, enabled: bool) -> None:
+        """Consent to emotion analysis given or withdrawn; withdrawn forgets what was read."""
+        self.pipeline.emotion.set_enabled(enabled)
+
+    def set_calibration(self, calibration: Calibration) -> None:
+        """The user's calibration, for the animation and the emotion classifier."""
+        self.pipeline.set_calibration(calibration)
+
+    def close_stream(self, stream: DataStream) -> None:
+        """Close one data stream (consent withdrawn); the avatar keeps running."""
+        if self.pipeline.outputs is not None:
+            self.pipeline.outputs.close_stream(stream)
+
+    def stop_microphone(self) -> None:
+        """Release the microphone now (consent withdrawn); the video keeps running."""
+        microphone, self._microphone = self._microphone, None
+        if microphone is not None:
+            microphone.close()
+
+    def set_avatar(self, path: Path) -> Avatar:
+        """Load ``path`` (here, on the caller's thread) and show it from the next frame on, without
+        closing the camera. Raises ``AvatarLoadError``; the current avatar then stays."""
+        avatar = load_avatar(path)
+        self.pipeline.set_avatar(avatar)
+        return avatar
+
+    def set_background(self, rgb: tuple[float, float, float]) -> None:
+        self.pipeline.set_background(rgb)
+
+
+# --- building ------------------------------------------------------------------------------------
+
+
+def build_session(spec: SessionSpec, hooks: SessionHooks = SessionHooks(), *, source: Source | None = None,
+                  microphone: AudioSource | None = None, voice_analyzer: VoiceAnalyzer | None = None) -> Session:
+    """Wire the stages ``spec`` names. ``source``, ``microphone`` (an audio source) and
+    ``voice_analyzer`` replace the ones the spec would build: stubs for tests, or an embedding's own.
+    Raises ``AvatarcamError`` for anything the user can fix (missing file, model download failed)."""
+    notes: list[str] = []
+    if source is None:
+        source = _build_source(spec, notes)
+    face_model = spec.face_model
+    if source.caps & SourceCaps.VIDEO and face_model is None:
+        face_model = _face_model(hooks)
+    on_device = hooks.on_device
+    if on_device is not None and source.caps & SourceCaps.DEVICE:
+        source = ReportingSource(source, lambda is_open: on_device(Device.CAMERA, is_open))
+    voice, reporting_mic = _build_voice(spec, source, microphone, voice_analyzer, on_device)
+    outputs = DataOutputs.from_specs(spec.websocket, spec.vmc) if spec.websocket or spec.vmc else None
+    options = PipelineOptions(size=spec.size, fps=spec.fps, avatar=spec.avatar, background=spec.background,
+                              msaa=spec.msaa, face_model=face_model, record_controls=spec.record_controls,
+                              animator=spec.animator, emotion=spec.emotion, expressiveness=spec.expressiveness)
+    sinks = [open_sink(s) if isinstance(s, str) else s for s in spec.sinks]
+    pipeline = Pipeline(source, sinks, options, on_frame=hooks.on_frame, on_face=hooks.on_face,
+                        on_video=hooks.on_video, voice=voice, outputs=outputs)
+    if spec.calibration is not None:
+        pipeline.set_calibration(spec.calibration)
+    return Session(spec, pipeline, notes, reporting_mic)
+
+
+def _build_source(spec: SessionSpec, notes: list[str]) -> Source:
+    kind = spec.source
+    if kind is SourceKind.AUTO:
+        if spec.audio is not None:
+            kind = SourceKind.NONE
+        elif list_cameras():
+            kind = SourceKind.CAMERA
+        elif spec.microphone is not None:
+            notes.append("No camera found: the voice drives the avatar alone.")
+            kind = SourceKind.NONE
+        else:
+            notes.append("No camera found: running the offline demo performance instead.")
+            kind = SourceKind.DEMO
+    if kind in (SourceKind.VIDEO, SourceKind.IMAGE) and spec.path is None:
+        raise AvatarcamError(f"A {kind} source needs a file.", "Name the file to play.")
+    path = spec.path or Path()
+    match kind:
+        case SourceKind.CAMERA:
+            return CameraSource(spec.camera, size=spec.size, fps=spec.fps)
+        case SourceKind.VIDEO:
+            return VideoFileSource(path, paced=True, loop=spec.loop)
+        case SourceKind.IMAGE:
+            return ImageSource(path, fps=spec.fps)
+        case SourceKind.NONE:
+            return NoVideoSource()
+        case _:
+            return DemoSource(fps=spec.fps)
+
+
+def _build_voice(spec: SessionSpec, source: Source, microphone: AudioSource | None, analyzer: VoiceAnalyzer | None,
+                 on_device: Callable[[Device, bool], None] | None) -> tuple[VoiceStage | None, ReportingSource | None]:
+    options = VoiceOptions(use_sensevoice=spec.sensevoice)
+    if microphone is None and spec.microphone is not None:
+        microphone = MicrophoneSource(spec.microphone if spec.microphone != "" else None)
+    if microphone is not None:
+        reporting = ReportingSource(microphone, lambda is_open: on_device and on_device(Device.MICROPHONE, is_open))
+        return VoiceStage(reporting, options, analyzer), reporting
+    if spec.audio is not None:
+        # Beside its own video file, the sound shares the picture's timeline.
+        origin = (lambda: source.media_origin) if isinstance(source, VideoFileSource) else None
+        return VoiceStage(AudioFileSource(spec.audio, paced=True, origin=origin, loop=spec.loop), options, analyzer), None
+    return None, None
+
+
+def _face_model(hooks: SessionHooks) -> Path:
+    """The verified face model, downloaded with progress on first use."""
+    progress = hooks.on_progress
+    return ModelManager().ensure("face_landmarker", progress=(lambda done, total: progress("face model", done, total))
+                                 if progress else None, cancel=hooks.cancel)

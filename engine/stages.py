@@ -1,0 +1,64 @@
+"""The contracts between stages: what a source delivers and what a sink consumes.
+
+Every video-side source (camera, file, image, demo, the audio-only stand-in) meets ``Source`` and
+every output of rendered frames meets ``Sink`` (sound inputs meet ``engine.capture.audio.AudioSource``).
+A source *declares* what it
+delivers in ``caps`` (libobs' ``output_flags``): the session reads the flags to wire the stages,
+instead of probing attributes. Implementations need not inherit from these classes.
+"""
+
+from __future__ import annotations
+
+from enum import Flag, auto
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from engine.packets import FaceFrame, RenderedFrame, VideoFrame
+
+
+class SourceCaps(Flag):
+    """What a source delivers and how it behaves."""
+
+    NONE = 0
+    VIDEO = auto()  # delivers VideoFrames: the face tracker runs on them
+    FACES = auto()  # delivers FaceFrames that are already perceived (the demo performance)
+    ENDS_WITH_VOICE = auto()  # audio-only stand-in: the run ends when the voice input ends
+    DEVICE = auto()  # a capture device the user must be told about (the recording indicator)
+
+
+class Source(Protocol):
+    """A video-side source.
+
+    ``open()`` raises ``SourceError`` with a message and a hint. ``read()`` blocks until the next
+    item is due and returns it; ``None`` means end of stream or closed. ``close()`` is idempotent and
+    thread-safe: called while ``read()`` blocks, that ``read()`` returns ``None`` within 50 ms and the
+    device is released. ``frames_skipped`` counts frames the source itself dropped (pacing).
+    """
+
+    @property
+    def caps(self) -> SourceCaps: ...
+
+    @property
+    def frames_skipped(self) -> int: ...
+
+    def open(self) -> None: ...
+
+    def read(self) -> VideoFrame | FaceFrame | None: ...
+
+    def close(self) -> None: ...
+
+
+class Sink(Protocol):
+    """An output of rendered frames.
+
+    ``open`` raises ``SinkError``. ``write`` takes a frame of the opened size, never blocks for long
+    and raises ``SinkError`` when the output fails. ``close`` is idempotent.
+    """
+
+    name: str
+
+    def open(self, width: int, height: int, fps: float) -> None: ...
+
+    def write(self, frame: RenderedFrame) -> None: ...
+
+    def close(self) -> None: ...
