@@ -7,7 +7,7 @@ import numpy as np
 from engine.animation.filters import OneEuroFilter
 
 FPS = 30.0
-TUNED = dict(min_cutoff=0.3, beta=8.0, speed_floor=1.0)  # the animator's defaults for controls
+TUNED = dict(min_cutoff=0.3, beta=8.0, speed_floor=1.2)  # the animator's defaults for mouth controls
 
 
 def test_speed_floor_keeps_noise_from_opening_the_cutoff():

@@ -32,6 +32,10 @@ _BLINKS = [ARKIT_INDEX["eyeBlinkLeft"], ARKIT_INDEX["eyeBlinkRight"]]
 # The controls the voice owns while the user speaks: jaw and lips (not cheeks, brows, eyes).
 MOUTH_CHANNELS = tuple(n for n in ARKIT_BLENDSHAPES if n == "jawOpen" or n.startswith("mouth"))
 _MOUTH = np.array([ARKIT_INDEX[n] for n in MOUTH_CHANNELS])
+# Squints, brows and sneers: MediaPipe's noisiest channels on webcam grain, and movements that never
+# need the mouth's speed. A higher speed floor keeps sensor noise from opening their cutoff.
+_UPPER_FACE = np.array([i for i, n in enumerate(ARKIT_BLENDSHAPES)
+                        if n.startswith(("eyeSquint", "cheekSquint", "brow", "noseSneer"))])
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +43,8 @@ class AnimatorOptions:
     """Filter tuning and easing times. Defaults: a still face is still, a fast one is not late.
 
     One Euro cutoffs are in Hz; ``beta`` scales the cutoff with speed above ``speed_floor``
-    (units/s for controls, degrees/s for angles). Tuned on MediaPipe with webcam-like noise
+    (units/s for controls, degrees/s for angles). Tuned on MediaPipe with webcam-like noise (Gaussian
+    grain, and H.264-encoded uniform temporal noise with jittered timing: tests/test_jitter.py)
     (tests/test_jitter.py): controls stay within 0.005 frame to frame on a still face, and a 2 Hz
     speech-like movement comes through less than one 30 fps frame late. Blinks get a faster
     setting: a blink lasts ~150 ms.
@@ -47,7 +52,8 @@ class AnimatorOptions:
 
     control_min_cutoff: float = 0.3
     control_beta: float = 8.0
-    control_speed_floor: float = 1.0
+    control_speed_floor: float = 1.2
+    upper_face_speed_floor: float = 2.0  # squints, brows, sneers (see _UPPER_FACE)
     blink_min_cutoff: float = 0.5
     blink_beta: float = 30.0
     head_min_cutoff: float = 0.8
@@ -85,7 +91,9 @@ class Animator:
         beta = np.full(_N, options.control_beta)
         min_cutoff[_BLINKS] = options.blink_min_cutoff
         beta[_BLINKS] = options.blink_beta
-        self._controls_filter = OneEuroFilter(_N, min_cutoff, beta, speed_floor=options.control_speed_floor)
+        speed_floor = np.full(_N, options.control_speed_floor)
+        speed_floor[_UPPER_FACE] = options.upper_face_speed_floor
+        self._controls_filter = OneEuroFilter(_N, min_cutoff, beta, speed_floor=speed_floor)
         self._head_filter = OneEuroFilter(3, options.head_min_cutoff, options.head_beta)
         self._gaze_filter = OneEuroFilter(2, options.gaze_min_cutoff, options.gaze_beta)
         self._idle = idle or IdleMotion()

@@ -38,8 +38,10 @@ def _raw_frames(spec: SessionSpec, count: int):
         source.close()
 
 
-def run_benchmark(spec: SessionSpec, seconds: float, *, raw_frames: int = 200) -> dict:
-    """Measure ``spec`` for ``seconds`` after a warm-up; the result is the ``bench --json`` object."""
+def run_benchmark(spec: SessionSpec, seconds: float, *, raw_frames: int = 200, still: bool = False) -> dict:
+    """Measure ``spec`` for ``seconds`` after a warm-up; the result is the ``bench --json`` object.
+    ``still``: the source shows a still face (a photo, or a video of someone holding still), so the
+    output's frame-to-frame movement is jitter and is reported (always for an image source)."""
     from engine.commands.cli import build_cli_session, run_session
     from engine.perception.face_tracker import measure_raw_tracker
     from engine.session import SessionHooks, SourceKind
@@ -60,7 +62,7 @@ def run_benchmark(spec: SessionSpec, seconds: float, *, raw_frames: int = 200) -
     sink = spec.sinks[0] if isinstance(spec.sinks[0], str) else spec.sinks[0].name
     result = {"source": str(spec.path or "demo"), "size": f"{spec.size[0]}x{spec.size[1]}",
               "fps": spec.fps, "sink": sink, "gl_renderer": session.gl_renderer, **stats.as_dict()}
-    if spec.source is SourceKind.IMAGE:
+    if still or spec.source is SourceKind.IMAGE:
         result.update(jitter(states))
     result["raw_tracker_ms_p50"] = None
     face_model = session.pipeline.options.face_model

@@ -273,7 +273,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from engine.commands.bench import format_table, run_benchmark
 
     spec = spec_from_args(args)
-    result = run_benchmark(spec, args.seconds, raw_frames=args.raw_frames)
+    result = run_benchmark(spec, args.seconds, raw_frames=args.raw_frames, still=args.still)
     print(json.dumps(result) if args.json else format_table(result))
     return 0
 
@@ -396,6 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--background", type=parse_colour, default=None, metavar="#RRGGBB")
     bench.add_argument("--raw-frames", type=int, default=200, help="frames for the MediaPipe-alone baseline")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--still", action="store_true",
+                       help="the source shows a still face: report the output's jitter (always for --image)")
     add_emotion_arguments(bench)
 
     analyze = sub.add_parser("analyze", help="print the emotion_update stream of a video, or one message per image")
