@@ -44,8 +44,8 @@ class AnimatorOptions:
 
     One Euro cutoffs are in Hz; ``beta`` scales the cutoff with speed above ``speed_floor``
     (units/s for controls, degrees/s for angles). Tuned on MediaPipe with webcam-like noise (Gaussian
-    grain, and H.264-encoded uniform temporal noise with jittered timing: tests/test_jitter.py)
-    (tests/test_jitter.py): controls stay within 0.005 frame to frame on a still face, and a 2 Hz
+    grain, and H.264-encoded uniform temporal noise with jittered timing: tests/test_jitter.py):
+    controls stay within 0.005 frame to frame on a still face, and a 2 Hz
     speech-like movement comes through less than one 30 fps frame late. Blinks get a faster
     setting: a blink lasts ~150 ms.
     """
