@@ -74,10 +74,10 @@ def test_yin_finds_the_pitch_of_a_voice_like_tone():
     assert yin_pitch(np.random.default_rng(0).standard_normal(640).astype(np.float32))[0] == 0.0
 
 
-def test_prosody_arousal_rises_with_loud_high_fast_speech():
-    def voice(f0, amplitude, syllables_hz, seconds=3.0):
+def test_prosody_arousal_rises_with_loud_high_fast_lively_speech():
+    def voice(f0, amplitude, syllables_hz, seconds=3.0, intonation=0.05):
         t = np.arange(int(seconds * RATE)) / RATE
-        f = f0 * (1 + 0.05 * np.sin(2 * np.pi * 0.7 * t))
+        f = f0 * (1 + intonation * np.sin(2 * np.pi * 0.7 * t))
         phase = 2 * np.pi * np.cumsum(f) / RATE
         envelope = 0.55 + 0.45 * np.sin(2 * np.pi * syllables_hz * t)
         return (amplitude * envelope * sum(np.sin(k * phase) / k for k in range(1, 6))).astype(np.float32)
@@ -87,7 +87,7 @@ def test_prosody_arousal_rises_with_loud_high_fast_speech():
     for i in range(0, len(calm), 160):
         prosody.process(calm[i:i + 160], 1.0)
     calm_estimate = prosody.estimate()
-    excited = voice(190, 0.4, 6.0)
+    excited = voice(190, 0.4, 6.0, intonation=0.12)  # aroused speech also swings its pitch wider
     for i in range(0, len(excited), 160):
         prosody.process(excited[i:i + 160], 1.0)
     excited_estimate = prosody.estimate()
