@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .errors import AvatarcamError
+from .privacy import keep_everything_local, quiet_native_logs
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -465,6 +466,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    quiet_native_logs(args.verbose)
+    keep_everything_local()  # before any library can phone home
     if args.command is None:
         # The main job: the camera if there is one, else the demo; a window where there is a display.
         args = parser.parse_args(["gui" if _has_display() else "demo", *(argv or [])])
