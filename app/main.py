@@ -20,6 +20,8 @@ from .settings import AppSettings
 
 
 def run_app(args) -> int:
+    from engine.privacy import keep_everything_local
+    keep_everything_local()  # before any library can phone home (native logs stay quiet by default)
     from . import qt_application
 
     app = qt_application()

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import ModelError
+from engine.privacy import keep_everything_local
 
 log = logging.getLogger(__name__)
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
@@ -38,6 +39,7 @@ def providers() -> list[str]:
 def create_session(model_path: Path, *, threads: int = 1, what: str = "model", gpu: bool = True):
     """An InferenceSession on the best working provider (the CPU only with ``gpu=False``: tiny
     streaming models cost more in transfers than they gain). Raises ``ModelError`` for a bad file."""
+    keep_everything_local()  # before onnxruntime initialises: its telemetry switch is read only then
     import onnxruntime as ort
 
     if not Path(model_path).is_file():

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from engine.errors import AvatarcamError
 from engine.output_format import DEFAULT_FPS, DEFAULT_SIZE
+from engine.privacy import keep_everything_local, quiet_native_logs
 
 if TYPE_CHECKING:
     from engine.runtime.stats import Stats
@@ -424,6 +425,8 @@ def main(argv: Sequence[str] | None = None, *, open_window: WindowOpener | None 
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    quiet_native_logs(args.verbose)
+    keep_everything_local()  # before any library can phone home
     if args.command is None:
         # The main job: the camera if there is one, else the demo; a window where there is a display.
         args = parser.parse_args(["gui" if _has_display() else "demo", *(argv or [])])

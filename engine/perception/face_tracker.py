@@ -48,6 +48,8 @@ def _import_mediapipe():
     import mediapipe as mp
     from mediapipe.tasks.python import BaseOptions, vision
 
+    from engine.privacy import keep_everything_local
+    keep_everything_local()  # mediapipe is loaded now: mute its usage logger before any task exists
     return mp, BaseOptions, vision
 
 
