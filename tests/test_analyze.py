@@ -38,3 +38,49 @@ def test_a_folder_of_images_gives_one_message_per_image_naming_it(face_model, tm
 def test_an_empty_folder_is_a_clear_error(face_model, tmp_path):
     with pytest.raises(SourceError, match="No images"):
         list(analyze_images([tmp_path], face_model))
+
+
+def _voice_wav(path, f0: float, amplitude: float, syllables_hz: float, intonation: float, seconds: float = 3.0):
+    """A voice-like harmonic tone with syllable-rate loudness and an intonation swing, as a WAV."""
+    import wave
+
+    import numpy as np
+
+    t = np.arange(int(seconds * 16000)) / 16000
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + intonation * np.sin(2 * np.pi * 0.7 * t))) / 16000
+    envelope = 0.55 + 0.45 * np.sin(2 * np.pi * syllables_hz * t)
+    # Voiced speech carries energy well above 1 kHz: twenty harmonics rolling off at 1/k.
+    samples = amplitude * envelope * sum(np.sin(k * phase) / k for k in range(1, 21))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def test_audio_files_in_nested_folders_get_one_independent_message_each(tmp_path):
+    from engine.commands.analyze import analyze_audio
+    from engine.perception.voice.vad import EnergyVad
+
+    _voice_wav(tmp_path / "calm" / "a.wav", 110, 0.03, 3.0, 0.03)
+    _voice_wav(tmp_path / "excited" / "deeper" / "b.wav", 200, 0.3, 6.5, 0.15)
+    (tmp_path / "notes.txt").write_text("not audio")
+    validator = jsonschema.Draft202012Validator(load_schema("emotion_update"))
+    messages = list(analyze_audio([tmp_path], vad=EnergyVad()))  # tones are not speech to Silero
+    for message in messages:
+        validator.validate(message)
+    payloads = {m["payload"]["source"]: m["payload"] for m in messages}
+    assert set(payloads) == {str(tmp_path / "calm" / "a.wav"), str(tmp_path / "excited" / "deeper" / "b.wav")}
+    calm, excited = payloads[str(tmp_path / "calm" / "a.wav")], payloads[str(tmp_path / "excited" / "deeper" / "b.wav")]
+    assert excited["arousal"] > calm["arousal"] + 0.3, "loud, high, fast, lively speech is the aroused one"
+    assert calm["mode"] == "audio_only" and "voice" in calm["estimates"]
+    again = list(analyze_audio([tmp_path / "calm" / "a.wav"], vad=EnergyVad()))[0]["payload"]
+    assert again["arousal"] == calm["arousal"], "a file's reading does not depend on what was analysed before it"
+
+
+def test_a_folder_without_audio_is_a_clear_error(tmp_path):
+    from engine.commands.analyze import analyze_audio
+
+    with pytest.raises(SourceError, match="No audio files"):
+        list(analyze_audio([tmp_path]))

@@ -1,7 +1,10 @@
-"""``avatarcam analyze``: the ``emotion_update`` stream of a video, or one message per image.
+"""``avatarcam analyze``: the ``emotion_update`` stream of a video, one message per image, or one
+message per audio file.
 
-Batch, not live: frames are read as fast as they decode, and the clock is the media time, so the
-fusion's smoothing and hysteresis behave as they would live. Prints one JSON message per line.
+A video is analysed as live would see it, only faster: frames are read as fast as they decode, the
+clock is the media time, so the fusion's smoothing and hysteresis behave as they would live. Images
+and audio files are independent: each is judged on its own, with fresh state and no smoothing from
+one file to the next. Prints one JSON message per line; each names its file.
 """
 
 from __future__ import annotations
@@ -12,27 +15,37 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
+
+from engine.capture.decode import read_audio
+from engine.capture.resample import RATE
 from engine.capture.video import ImageSource, VideoFileSource
-from engine.errors import SourceError
-from engine.fusion.fuser import EmotionFuser
+from engine.errors import AvatarcamError, SourceError
+from engine.fusion.fuser import EmotionFuser, fuse_once
 from engine.outputs.messages import MessageFactory
 from engine.packets import AvatarFrame
 from engine.perception.face_emotion.estimator import FacialEmotion
 from engine.perception.face_tracker import FaceTracker, FaceTrackerOptions
+from engine.perception.voice.prosody import HOP, YIN_WINDOW
+from engine.perception.voice.vad import WINDOW as VAD_WINDOW
+from engine.perception.voice.vad import EnergyVad, SileroVad
+from engine.vocabulary.emotions import EMOTIONS, EmotionEstimate
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".flac", ".ogg", ".m4a", ".aac", ".opus", ".mp4", ".mkv", ".mov", ".webm"})
 
 
-def image_paths(paths: list[Path]) -> list[Path]:
-    """The images named, with folders expanded to the images inside them (sorted)."""
+def media_paths(paths: list[Path], suffixes: frozenset[str], what: str) -> list[Path]:
+    """The files named, with folders searched recursively for files with ``suffixes`` (sorted)."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
         else:
             found.append(path)
     if not found:
-        raise SourceError("No images to analyse.", "Name image files, or a folder that holds .jpg/.png files.")
+        raise SourceError(f"No {what} to analyse.",
+                          f"Name {what}, or a folder (searched with its sub-folders) that holds {', '.join(sorted(suffixes))} files.")
     return found
 
 
@@ -66,7 +79,7 @@ def analyze_video(path: Path, model: Path) -> Iterator[dict]:
 
 def analyze_images(paths: list[Path], model: Path) -> Iterator[dict]:
     emotion, factory = FacialEmotion(), MessageFactory()
-    for path in image_paths(paths):
+    for path in media_paths(paths, IMAGE_SUFFIXES, "images"):
         source = ImageSource(path, paced=False, seconds=None)
         source.open()
         try:
@@ -90,3 +103,40 @@ def write_messages(messages: Iterator[dict], out: TextIO) -> int:
         out.write(json.dumps(message, separators=(",", ":")) + "\n")
         count += 1
     return count
+
+
+def analyze_audio(paths: list[Path], vad: SileroVad | EnergyVad | None = None) -> Iterator[dict]:
+    """One ``emotion_update`` per audio file (or video's sound track): the voice's emotion from
+    prosody, with its valence and arousal, and the share of the file that is speech. ``vad``: the
+    voice activity detector (default: Silero, or the energy detector when its model is missing)."""
+    from engine.perception.voice.prosody import arousal_valence, emotion_scores, load_norms, prosody_features
+
+    norms, factory = load_norms(), MessageFactory()
+    if vad is None:
+        try:
+            vad = SileroVad.from_manager()
+        except AvatarcamError:
+            vad = EnergyVad()  # the model is missing and could not be fetched: a cruder detector
+    for path in media_paths(paths, AUDIO_SUFFIXES, "audio files"):
+        samples = read_audio(path)
+        vad.reset()
+        windows = np.array(vad.process(samples) or [0.0])
+        # One speaking probability per 10 ms hop, from the VAD's 32 ms windows.
+        hops = np.arange(max(1, (len(samples) - YIN_WINDOW) // HOP + 1))
+        speaking = windows[np.minimum(hops * HOP // VAD_WINDOW, len(windows) - 1)]
+        features = prosody_features(samples, speaking)
+        t = len(samples) / RATE
+        if features is None:
+            voice = EmotionEstimate(t, np.eye(len(EMOTIONS))[0], 0.0, "prosody")
+            valence_arousal = (0.0, 0.0)
+        else:
+            arousal, valence, confidence = arousal_valence(features, norms)
+            scores = emotion_scores(valence, arousal, confidence)
+            voice = EmotionEstimate(t, np.array([scores[e] for e in EMOTIONS]), confidence, "prosody")
+            valence_arousal = (valence, arousal)
+        state = fuse_once(t, voice=voice, voice_valence_arousal=valence_arousal,
+                          speaking_probability=float(np.mean(speaking > 0.5)))
+        message = factory.emotion_update(state)
+        message["payload"]["source"] = str(path)
+        message["payload"]["estimates"] = {"voice": state.scores()}
+        yield message

@@ -295,10 +295,13 @@ def cmd_lipsync(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from engine.commands.analyze import analyze_images, analyze_video, write_messages
+    from engine.commands.analyze import analyze_audio, analyze_images, analyze_video, write_messages
 
-    model = face_model_path()
-    messages = analyze_video(args.video, model) if args.video else analyze_images(args.image, model)
+    if args.audio:
+        messages = analyze_audio(args.audio)
+    else:
+        model = face_model_path()
+        messages = analyze_video(args.video, model) if args.video else analyze_images(args.image, model)
     count = write_messages(messages, sys.stdout)
     print(f"analysed: {count} message(s)", file=sys.stderr)
     return 0
@@ -401,10 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the source shows a still face: report the output's jitter (always for --image)")
     add_emotion_arguments(bench)
 
-    analyze = sub.add_parser("analyze", help="print the emotion_update stream of a video, or one message per image")
+    analyze = sub.add_parser("analyze", help="print the emotion_update stream of a video, or one message per image or audio file")
     what = analyze.add_mutually_exclusive_group(required=True)
     what.add_argument("--video", type=Path, metavar="PATH")
-    what.add_argument("--image", type=Path, nargs="+", metavar="PATH|DIR", help="images, or folders of images")
+    what.add_argument("--image", type=Path, nargs="+", metavar="PATH|DIR", help="images, or folders of images (searched recursively)")
+    what.add_argument("--audio", type=Path, nargs="+", metavar="PATH|DIR",
+                      help="audio files (or videos' sound), or folders of them (searched recursively): the voice's emotion")
     analyze.add_argument("--json", action="store_true", help="one JSON message per line (the only format)")
     analyze.set_defaults(func=cmd_analyze)
     bench.set_defaults(func=cmd_bench)

@@ -26,6 +26,10 @@ COLLAPSE_RATIO = 0.35  # landmark spread shrinking below this share of its runni
 JUMP_FRACTION = 0.25  # face centre moving more than this share of the frame in one step
 
 
+_MODES = {(True, True): FusionMode.BOTH, (True, False): FusionMode.VIDEO_ONLY,  # (face?, voice?) -> mode
+          (False, True): FusionMode.AUDIO_ONLY, (False, False): FusionMode.NONE}
+
+
 @dataclass(frozen=True, slots=True)
 class EmotionState:
     """The fused emotional state at one moment (the payload of an ``emotion_update``)."""
@@ -44,6 +48,24 @@ class EmotionState:
 
     def scores(self) -> dict[str, float]:
         return {name: round(float(p), 4) for name, p in zip(EMOTIONS, self.probabilities)}
+
+
+def fuse_once(t: float, face: EmotionEstimate | None = None, voice: EmotionEstimate | None = None, *,
+              voice_valence_arousal: tuple[float, float] | None = None, speaking_probability: float = 0.0) -> EmotionState:
+    """One moment judged on its own (an image, a file): confidence-weighted, no smoothing, no
+    hysteresis, the emotion is the argmax. With the voice alone, ``voice_valence_arousal`` (the voice
+    estimator's own reading) is reported instead of the one implied by its class scores."""
+    estimates = [e for e in (face, voice) if e is not None]
+    weights = np.array([max(e.confidence, 1e-3) for e in estimates])
+    probabilities = (np.average(np.stack([e.probabilities for e in estimates]), axis=0, weights=weights)
+                     if estimates else np.eye(len(EMOTIONS))[0])
+    valence, arousal = valence_arousal(probabilities)
+    if face is None and voice is not None and voice_valence_arousal is not None:
+        valence, arousal = voice_valence_arousal
+    mode = _MODES[(face is not None, voice is not None)]
+    return EmotionState(t=t, probabilities=probabilities, emotion=EMOTIONS[int(np.argmax(probabilities))],
+                        valence=float(valence), arousal=float(arousal), speaking_probability=speaking_probability,
+                        mode=mode, anomaly=False, face=face, voice=voice)
 
 
 @dataclass(slots=True)
@@ -128,8 +150,7 @@ class EmotionFuser:
 
     def _update(self, now: float) -> EmotionState:
         wf, wv = self._face.weight(now), self._voice.weight(now)
-        mode = {(True, True): FusionMode.BOTH, (True, False): FusionMode.VIDEO_ONLY,
-                (False, True): FusionMode.AUDIO_ONLY, (False, False): FusionMode.NONE}[(wf > 0, wv > 0)]
+        mode = _MODES[(wf > 0, wv > 0)]
         if wf + wv > 0:
             target = (wf * self._face.latest.probabilities if wf else 0) + (wv * self._voice.latest.probabilities if wv else 0)
             target = target / (wf + wv)
