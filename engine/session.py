@@ -200,6 +200,22 @@ class Session:
     def sinks(self) -> list[Sink]:
         return self.pipeline.sinks
 
+    @property
+    def face_model(self) -> Path | None:
+        """The face model the tracker runs (None when the source needs no tracking)."""
+        return self.pipeline.options.face_model
+
+    def stream_endpoints(self) -> list[str]:
+        """Where the data streams send, for the user (the WebSocket URL carries its token); the
+        WebSocket's port and token exist once the session has started."""
+        outputs = self.pipeline.outputs
+        lines = []
+        if outputs is not None and outputs.websocket is not None:
+            lines.append(f"WebSocket: {outputs.websocket.url}")
+        if outputs is not None and outputs.vmc is not None:
+            lines.append(f"VMC: sending to {outputs.vmc.host}:{outputs.vmc.port}")
+        return lines
+
     def stats(self) -> Stats:
         return self.pipeline.stats()
 

@@ -65,7 +65,7 @@ def run_benchmark(spec: SessionSpec, seconds: float, *, raw_frames: int = 200, s
     if still or spec.source is SourceKind.IMAGE:
         result.update(jitter(states))
     result["raw_tracker_ms_p50"] = None
-    face_model = session.pipeline.options.face_model
+    face_model = session.face_model
     if face_model is not None and spec.path is not None:
         raw = measure_raw_tracker(_raw_frames(spec, raw_frames), face_model, fps=spec.fps)
         result["raw_tracker_ms_p50"] = round(percentile(raw, 50), 2)

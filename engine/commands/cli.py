@@ -175,11 +175,14 @@ def build_cli_session(spec: SessionSpec, hooks: SessionHooks | None = None) -> S
     return session
 
 
-def run_session(session: Session, seconds: float | None, *, report: Callable[[Stats], None] | None = None) -> None:
+def run_session(session: Session, seconds: float | None, *, report: Callable[[Stats], None] | None = None,
+                on_start: Callable[[], object] | None = None) -> None:
     """Start, wait for the end (source end, ``seconds`` or Ctrl+C), stop; raise the session's error."""
     interrupted = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set()) if threading.current_thread() is threading.main_thread() else None
     session.start()
+    if on_start is not None:
+        on_start()
     try:
         deadline = None if seconds is None else time.monotonic() + seconds
         last_report = time.monotonic()
@@ -214,15 +217,9 @@ def _status_line(stats: Stats) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     session = build_cli_session(spec_from_args(args))
-    outputs = session.pipeline.outputs
-    if outputs is not None:
-        outputs.start()  # the URL (with its token) exists once the server listens
-        if outputs.websocket is not None:
-            print(f"WebSocket: {outputs.websocket.url}", file=sys.stderr)
-        if outputs.vmc is not None:
-            print(f"VMC: sending to {outputs.vmc.host}:{outputs.vmc.port}", file=sys.stderr)
     described = ", ".join(getattr(s, "device", None) or s.name for s in session.sinks)
-    run_session(session, args.seconds, report=None if args.quiet else _status_line)
+    run_session(session, args.seconds, report=None if args.quiet else _status_line,
+                on_start=lambda: [print(line, file=sys.stderr) for line in session.stream_endpoints()])
     stats = session.stats()
     print(f"done: {stats.frames_out} frames to {described}", file=sys.stderr)
     if stats.voice_status:

@@ -34,6 +34,7 @@ class FaceTrackerOptions:
     min_detection_confidence: float = 0.5
     min_presence_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
+    stills: bool = False  # unrelated images (IMAGE mode): nothing is carried from one to the next
 
 
 def packed_rgb(image: np.ndarray) -> np.ndarray:
@@ -54,7 +55,8 @@ def _import_mediapipe():
 
 
 def create_landmarker(options: FaceTrackerOptions):
-    """A raw MediaPipe FaceLandmarker in VIDEO mode (also used alone as the benchmark baseline)."""
+    """A raw MediaPipe FaceLandmarker, in VIDEO mode (also used alone as the benchmark baseline) or
+    IMAGE mode for ``stills``."""
     if not Path(options.model_path).is_file():
         raise ModelError(
             f"The face model '{options.model_path}' does not exist.",
@@ -65,7 +67,7 @@ def create_landmarker(options: FaceTrackerOptions):
         return vision.FaceLandmarker.create_from_options(
             vision.FaceLandmarkerOptions(
                 base_options=BaseOptions(model_asset_path=str(options.model_path)),
-                running_mode=vision.RunningMode.VIDEO,
+                running_mode=vision.RunningMode.IMAGE if options.stills else vision.RunningMode.VIDEO,
                 num_faces=options.max_faces,
                 min_face_detection_confidence=options.min_detection_confidence,
                 min_face_presence_confidence=options.min_presence_confidence,
@@ -105,7 +107,11 @@ class FaceTracker:
         ts_ms = max(int(frame.t_capture * 1000.0), self._last_ts_ms + 1)
         self._last_ts_ms = ts_ms
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=packed_rgb(frame.image))
-        result = self._landmarker.detect_for_video(image, ts_ms)
+        if self._options.stills:
+            self._last_centre = None  # each image on its own: no face to keep following
+            result = self._landmarker.detect(image)
+        else:
+            result = self._landmarker.detect_for_video(image, ts_ms)
         face = self._to_face_frame(frame, result)
         elapsed_ms = (time.perf_counter() - start) * 1000.0
         return replace(face, timings=with_timing(frame.timings, track=elapsed_ms))
