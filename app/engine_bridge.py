@@ -10,8 +10,8 @@ Signals arrive on the UI thread (Qt queues them across threads):
 - ``deviceChanged(bool)``: a capture device (camera or microphone) is open / all are released (the
   recording indicator's truth; ``open_devices`` says which);
 - ``runningChanged(bool)``, ``failed(str)`` (a readable message, never a traceback),
-  ``progress(str, int, int)`` (model download: label, done, total), ``avatarChecked(str, str)``
-  (path, "" or the reason it cannot be used).
+  ``progress(str, int, int)`` (model download: label, done, total), ``avatarChecked(str, str, str)``
+  (path, "" or the reason it cannot be used, how its face is driven: rig and limits).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class EngineBridge(QObject):
     runningChanged = Signal(bool)
     failed = Signal(str)
     progress = Signal(str, int, int)
-    avatarChecked = Signal(str, str)
+    avatarChecked = Signal(str, str, str)
 
     def __init__(self, parent: QObject | None = None, *, virtual_camera: HoldingVirtualCamera | None = None,
                  source_factory: Callable[[SessionSpec], Source | None] = _default_source,
@@ -127,19 +127,20 @@ class EngineBridge(QObject):
             self.session.set_calibration(calibration)
 
     def check_avatar(self, path: str) -> None:
-        """Load ``path`` off the UI thread; ``avatarChecked(path, reason)`` tells the result."""
+        """Load ``path`` off the UI thread; ``avatarChecked(path, reason, rig)`` tells the result."""
         def check() -> None:
             from engine.avatar import load_avatar
+            from engine.avatar.retarget import AvatarBinding
             from engine.paths import DEFAULT_AVATAR
 
             try:
-                load_avatar(DEFAULT_AVATAR if path in ("", "default") else Path(path))
-                self.avatarChecked.emit(path, "")
+                avatar = load_avatar(DEFAULT_AVATAR if path in ("", "default") else Path(path))
+                self.avatarChecked.emit(path, "", AvatarBinding(avatar).describe())
             except AvatarcamError as exc:
-                self.avatarChecked.emit(path, str(exc))
+                self.avatarChecked.emit(path, str(exc), "")
             except Exception as exc:
                 log.exception("avatar check failed")
-                self.avatarChecked.emit(path, f"{Path(path).name} could not be loaded ({exc}).")
+                self.avatarChecked.emit(path, f"{Path(path).name} could not be loaded ({exc}).", "")
 
         threading.Thread(target=check, name="avatarcam-avatar-check", daemon=True).start()
 

@@ -309,6 +309,10 @@ class MainWindow(QMainWindow):
         hint = QLabel("GLB, glTF or VRM — or drop a file on the window")
         hint.setStyleSheet("color: #8a939d; font-size: 11px;")
         form.addWidget(hint)
+        self.avatar_rig = QLabel("")  # how the avatar's face is driven, once known
+        self.avatar_rig.setWordWrap(True)
+        self.avatar_rig.setStyleSheet("color: #8a939d; font-size: 11px;")
+        form.addWidget(self.avatar_rig)
         self._fill_avatars()
 
         form.addWidget(self._section("Background"))
@@ -462,6 +466,9 @@ class MainWindow(QMainWindow):
             self.preview.set_paused(True)
         if running and self.recording_path is not None:
             self.show_banner(f"Recording the avatar video to {self.recording_path}", "info")
+        session = self.bridge.session
+        if running and session is not None and session.avatar_binding is not None:
+            self._show_rig(session.avatar_binding.describe())
         self._update_output_status()
 
     def _device_changed(self, is_open: bool) -> None:
@@ -582,13 +589,16 @@ class MainWindow(QMainWindow):
         if path:
             self.load_avatar(path)
 
+    def _show_rig(self, rig: str) -> None:
+        self.avatar_rig.setText(rig[:1].upper() + rig[1:])
+
     def load_avatar(self, path: str) -> None:
         """Check ``path`` off the UI thread; on success use it (restarting if running), else say why."""
         self._avatar_pending = path
         self.show_banner(f"Loading {Path(path).name if path != 'default' else 'the default avatar'}…", "info")
         self.bridge.check_avatar(path)
 
-    def _avatar_checked(self, path: str, error: str) -> None:
+    def _avatar_checked(self, path: str, error: str, rig: str) -> None:
         if path != self._avatar_pending:
             return
         self._avatar_pending = None
@@ -596,6 +606,7 @@ class MainWindow(QMainWindow):
             self.show_banner(f"That avatar could not be used: {error} The previous avatar stays.", "error")
             self._fill_avatars()  # back to the previous choice
             return
+        self._show_rig(rig)
         self.hide_banner()
         self.settings.avatar = path
         self.settings.add_recent(path)

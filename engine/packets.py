@@ -106,6 +106,9 @@ class AvatarFrame:
     # behind the mouth shown (0 when no voice), for sound-to-mouth latency.
     voice_weight: float = 0.0
     t_voice: float = 0.0
+    # The voice's visemes (engine.perception.voice.lipsync.VISEMES -> 0..1) behind that mouth, for
+    # avatars whose mouth is a viseme rig; empty when no voice owns the mouth.
+    visemes: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 from engine.animation.animator import AnimatorOptions
 from engine.avatar import Avatar, load_avatar
+from engine.avatar.retarget import AvatarBinding
 from engine.calibration import Calibration
 from engine.capture.audio import AudioFileSource, AudioSource, MicrophoneSource
 from engine.capture.demo import DemoSource
@@ -35,6 +36,7 @@ from engine.render import RenderOptions
 from engine.runtime.pipeline import Pipeline, PipelineOptions
 from engine.runtime.stats import Stats
 from engine.stages import Sink, Source, SourceCaps
+from engine.vocabulary.framing import Framing
 
 log = logging.getLogger(__name__)
 _RENDER_DEFAULTS = RenderOptions()
@@ -71,6 +73,7 @@ class SessionSpec:
     avatar: Path = DEFAULT_AVATAR
     background: tuple[float, float, float] = _RENDER_DEFAULTS.background
     msaa: int = _RENDER_DEFAULTS.msaa
+    framing: Framing = Framing.HEAD_AND_SHOULDERS  # how much of the avatar the shot shows
     sinks: tuple[str | Sink, ...] = ("virtualcam",)  # specs for ``open_sink``, or sink objects
     microphone: int | str | None = None  # None: no microphone; "" the default one; index or name
     audio: Path | None = None  # an audio file, or a video's own sound track
@@ -216,6 +219,11 @@ class Session:
             lines.append(f"VMC: sending to {outputs.vmc.host}:{outputs.vmc.port}")
         return lines
 
+    @property
+    def avatar_binding(self) -> AvatarBinding | None:
+        """The shown avatar's retargeting (``rig``, ``limits``, ``describe()``); None before ``start``."""
+        return self.pipeline.binding
+
     def stats(self) -> Stats:
         return self.pipeline.stats()
 
@@ -278,7 +286,7 @@ def build_session(spec: SessionSpec, hooks: SessionHooks = SessionHooks(), *, so
     voice, reporting_mic = _build_voice(spec, source, microphone, voice_analyzer, on_device)
     outputs = DataOutputs.from_specs(spec.websocket, spec.vmc) if spec.websocket or spec.vmc else None
     options = PipelineOptions(size=spec.size, fps=spec.fps, avatar=spec.avatar, background=spec.background,
-                              msaa=spec.msaa, face_model=face_model, record_controls=spec.record_controls,
+                              msaa=spec.msaa, framing=spec.framing, face_model=face_model, record_controls=spec.record_controls,
                               animator=spec.animator, emotion=spec.emotion, expressiveness=spec.expressiveness)
     sinks = [open_sink(s) if isinstance(s, str) else s for s in spec.sinks]
     pipeline = Pipeline(source, sinks, options, on_frame=hooks.on_frame, on_face=hooks.on_face,

@@ -254,6 +254,7 @@ def test_avatar_that_fails_to_load_shows_a_message_and_keeps_the_previous(qtbot,
     with qtbot.waitSignal(window.bridge.avatarChecked, timeout=10_000):
         window.load_avatar(str(good))
     assert window.settings.avatar == str(good) and window.avatar_box.currentData() == str(good)
+    assert window.avatar_rig.text() == "Face rig: perfect sync (ARKit 52)"  # the avatar row says how it is driven
     bad = app_env / "broken.vrm"
     bad.write_bytes(b"glTF\x02\x00\x00\x00garbage")
     with qtbot.waitSignal(window.bridge.avatarChecked, timeout=10_000):
@@ -261,6 +262,7 @@ def test_avatar_that_fails_to_load_shows_a_message_and_keeps_the_previous(qtbot,
     assert window.banner.isVisible() and "could not be used" in window.banner.text()
     assert window.settings.avatar == str(good), "the previous avatar stays"
     assert window.avatar_box.currentData() == str(good)
+    assert "ARKit" in window.avatar_rig.text()
     assert str(bad) not in window.settings.recent_avatars
     window.close()
 

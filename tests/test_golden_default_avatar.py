@@ -32,6 +32,7 @@ from engine.packets import AvatarFrame, AvatarPose
 from engine.paths import DEFAULT_AVATAR
 from engine.render import AvatarRenderer, RenderOptions, create_context
 from engine.vocabulary.arkit import ARKIT_BLENDSHAPES
+from engine.vocabulary.rigs import FaceRig
 
 try:
     create_context().release()
@@ -42,7 +43,7 @@ pytestmark = pytest.mark.skipif(bool(_NO_GL), reason=f"no OpenGL context: {_NO_G
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 REGEN = os.environ.get("AVATARCAM_REGEN_GOLDEN") == "1"
-REGION_OPTIONS = RenderOptions(width=480, height=360, framing="head", msaa=0, software_msaa=None, fxaa=False)
+REGION_OPTIONS = RenderOptions(width=480, height=360, framing="close_up", msaa=0, software_msaa=None, fxaa=False)
 
 
 def _frame(controls=None, head=(0.0, 0.0, 0.0), eyes=(0.0, 0.0)) -> AvatarFrame:
@@ -53,7 +54,7 @@ def _frame(controls=None, head=(0.0, 0.0, 0.0), eyes=(0.0, 0.0)) -> AvatarFrame:
 def shape_renders() -> dict:
     avatar = load_avatar(DEFAULT_AVATAR)
     binding = AvatarBinding(avatar)
-    assert binding.mode == "arkit" and len(binding.arkit_targets) == 52
+    assert binding.rig == FaceRig.ARKIT and len(binding.arkit_targets) == 52
     with AvatarRenderer(avatar, REGION_OPTIONS) as renderer:
         neutral = renderer.render(binding.pose(_frame())).astype(int)
         shapes = {name: renderer.render(binding.pose(_frame({name: 1.0}))).astype(int) for name in ARKIT_BLENDSHAPES}

@@ -17,6 +17,7 @@ from gltf_builders import add_extensions, build_test_avatar
 from engine.avatar import load_avatar
 from engine.avatar.expressions import Expression, ExpressionManager, MorphBind
 from engine.avatar.vrm import LookAt, RangeMap
+from engine.vocabulary.rigs import FaceRig
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "avatars"
 
@@ -287,7 +288,7 @@ def test_default_vrm_loads_with_expressions_on_the_arkit_targets() -> None:
     assert avatar.triangle_count == glb.triangle_count and avatar.morph_target_names == glb.morph_target_names
     # driven through the binding: perfect sync for ARKit names, VRM expressions by name
     binding = AvatarBinding(avatar)
-    assert binding.mode == "arkit"
+    assert binding.rig == FaceRig.ARKIT
     pose = binding.pose(AvatarFrame(t_capture=0.0, sequence=0, controls={"happy": 1.0, "jawOpen": 0.5}))
     assert pose.morph_weights["jawOpen"] == 0.5
     smile = names.index("mouthSmileLeft")
@@ -308,7 +309,7 @@ def test_vrm_binding_maps_arkit_controls_to_expressions(tmp_path: Path) -> None:
                                       "happy": bind(2), "lookLeft": bind(2)}}}
     avatar = load_avatar(add_extensions(path, {"VRMC_vrm": ext}))
     binding = AvatarBinding(avatar)
-    assert binding.mode == "vrm" and binding.has_face_controls
+    assert binding.rig == FaceRig.VRM and binding.has_face_controls
     w = vrm_expression_weights({"eyeBlinkLeft": 1.0, "eyeBlinkRight": 0.4, "jawOpen": 0.8},
                                set(binding.expression_names))
     assert w["blink"] == pytest.approx(0.4) and w["blinkLeft"] == pytest.approx(0.6) and w["blinkRight"] == 0.0
@@ -328,7 +329,7 @@ def test_avatar_without_face_controls_still_follows_head_and_gaze(tmp_path: Path
 
     avatar = load_avatar(build_test_avatar(tmp_path / "plain.glb", with_morphs=()))
     binding = AvatarBinding(avatar)
-    assert binding.mode == "none" and not binding.has_face_controls
+    assert binding.rig == FaceRig.POSE_ONLY and not binding.has_face_controls
     pose = binding.pose(AvatarFrame(t_capture=0.0, sequence=0, controls={"jawOpen": 1.0}, head=(20.0, 0.0, 0.0)))
     assert not pose.morph_weights and not pose.target_weights
     assert set(pose.node_rotations) >= {"Head", "Neck"}

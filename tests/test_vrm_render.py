@@ -17,6 +17,7 @@ from engine.errors import RenderError
 from engine.packets import AvatarFrame, AvatarPose
 from engine.render import AvatarRenderer, RenderOptions, create_context
 from engine.render.colour import CHROMA_GREEN
+from engine.vocabulary.rigs import FaceRig
 
 try:
     create_context().release()
@@ -50,7 +51,7 @@ def colour_counts(image: np.ndarray) -> tuple[int, int]:
 def test_spec_samples_render_green(sample: str) -> None:
     avatar = load_avatar(shared(sample))
     binding = AvatarBinding(avatar)
-    assert binding.mode == "vrm"
+    assert binding.rig == FaceRig.VRM
     with AvatarRenderer(avatar, SMALL) as renderer:
         for happy, blink in ((0.0, 0.0), (0.3, 1.0), (0.7, 0.6), (1.0, 1.0), (0.5, 0.5)):
             image = renderer.render(binding.pose(frame(happy=happy, blink=blink)))

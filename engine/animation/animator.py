@@ -36,6 +36,7 @@ _MOUTH = np.array([ARKIT_INDEX[n] for n in MOUTH_CHANNELS])
 # need the mouth's speed. A higher speed floor keeps sensor noise from opening their cutoff.
 _UPPER_FACE = np.array([i for i, n in enumerate(ARKIT_BLENDSHAPES)
                         if n.startswith(("eyeSquint", "cheekSquint", "brow", "noseSneer"))])
+_NO_VISEMES: MappingProxyType = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,12 +186,12 @@ class Animator:
         controls = self._controls * w
         controls[_BLINKS] += (1.0 - w) * self._idle.blink(now)
         wv = self._voice_weight
-        t_voice = 0.0
+        t_voice, visemes = 0.0, _NO_VISEMES
         if wv > 0.0 and self._voice is not None:
             mouth = self._voice.mouth
             voice_mouth = np.fromiter((mouth.get(n, 0.0) for n in MOUTH_CHANNELS), dtype=np.float64, count=len(_MOUTH))
             controls[_MOUTH] = controls[_MOUTH] * (1.0 - wv) + voice_mouth * wv
-            t_voice = self._voice.t_mouth
+            t_voice, visemes = self._voice.t_mouth, self._voice.visemes
         head = self._head * w + np.asarray(self._idle.head(now)) * (1.0 - w)
         # Audio-only: a talking head nods a little with its speech (chin up on stressed syllables).
         head[1] += (1.0 - w) * self.options.speech_nod_deg * self._nod
@@ -208,4 +209,5 @@ class Animator:
             timings=with_timing(timings, animate=(time.perf_counter() - start) * 1000.0),
             voice_weight=float(wv),
             t_voice=t_voice,
+            visemes=visemes,
         )

@@ -28,6 +28,18 @@ REPEAT = 10497  # GL_REPEAT, the glTF default wrap mode
 
 # Names tried, in order, when looking for the head node (VRM 0.x, Mixamo, Blender/VRoid exports).
 HEAD_NODE_CANDIDATES: tuple[str, ...] = ("Head", "J_Bip_C_Head", "mixamorig:Head", "head_bone")
+LEFT_EYE_CANDIDATES = ("LeftEye", "J_Adj_L_FaceEye", "Eye_L", "eye.L", "mixamorig:LeftEye", "lefteye_bone")
+RIGHT_EYE_CANDIDATES = ("RightEye", "J_Adj_R_FaceEye", "Eye_R", "eye.R", "mixamorig:RightEye", "righteye_bone")
+# Meshes, materials and bones that hang from the head but are not the face framing is about: hair
+# (VRoid "..._HAIR", Ready Player Me "Wolf3D_Hair"), headwear, and VRoid's secondary (spring) chains.
+_NOT_FACE_WORDS: tuple[str, ...] = ("hair", "ponytail", "braid", "bangs", "fringe", "twintail", "ahoge", "headwear",
+                                    "j_sec_")
+
+
+def is_hair_name(name: str) -> bool:
+    """True for a mesh, material or bone name that is hair or headwear rather than the face."""
+    lowered = name.lower()
+    return any(word in lowered for word in _NOT_FACE_WORDS)
 
 
 # --- transform maths ---------------------------------------------------------------------------
@@ -393,17 +405,30 @@ class Avatar:
 
     # --- bounds for framing ---
 
+    def _face_nodes(self) -> set[int]:
+        """The head node and the nodes under it, less hair/headwear nodes and everything under those."""
+        head = self.head_node
+        if head is None:
+            return set()
+        nodes: set[int] = set()
+        stack = [head]
+        while stack:
+            index = stack.pop()
+            if index != head and is_hair_name(self.nodes[index].name):
+                continue
+            nodes.add(index)
+            stack.extend(self.nodes[index].children)
+        return nodes
+
     @cached_property
     def _rest_vertices(self) -> tuple[np.ndarray, np.ndarray]:
-        """All drawn vertices in world space (rest pose) and a mask of those belonging to the head."""
+        """All drawn vertices in world space (rest pose) and a mask of those belonging to the face:
+        bound (weight >= 0.5) to the head bone or a face bone under it, not part of a hair mesh."""
         world = self.rest_world_matrices
-        head = self.head_node
-        head_nodes: set[int] = set()
-        if head is not None:
-            start = self._dfs_position.get(head, len(self.dfs_order))
-            head_nodes = set(self.dfs_order[start:self._subtree_end.get(head, start)])
+        head_nodes = self._face_nodes()
         points, masks = [], []
         for inst in self.instances:
+            hair_mesh = is_hair_name(self.meshes[inst.mesh].name) or is_hair_name(self.nodes[inst.node].name)
             for prim in self.meshes[inst.mesh].primitives:
                 homogeneous = np.c_[prim.positions.astype(np.float64), np.ones(prim.vertex_count)]
                 if inst.skin is not None and prim.joints is not None and prim.weights is not None:
@@ -416,11 +441,29 @@ class Avatar:
                 else:
                     pts = (homogeneous @ world[inst.node].T)[:, :3]
                     mask = np.full(prim.vertex_count, inst.node in head_nodes)
+                if hair_mesh or is_hair_name(prim.material.name):
+                    mask = np.zeros(prim.vertex_count, dtype=bool)
                 points.append(pts)
                 masks.append(mask)
         if not points:
             return np.zeros((0, 3)), np.zeros(0, dtype=bool)
         return np.concatenate(points), np.concatenate(masks)
+
+    def eye_height(self) -> float | None:
+        """World height of the eyes in the rest pose (the eye bones' mean), when the rig has eye
+        bones inside the face box; None otherwise (framing then assumes mid-face)."""
+        world = self.rest_world_matrices
+        heights = []
+        for bone, candidates in (("leftEye", LEFT_EYE_CANDIDATES), ("rightEye", RIGHT_EYE_CANDIDATES)):
+            index = self.human_bone(bone)
+            index = self.find_node(candidates) if index is None else index
+            if index is not None:
+                heights.append(float(world[index][1, 3]))
+        if not heights:
+            return None
+        lo, hi = self.head_bounds()
+        height = sum(heights) / len(heights)
+        return height if lo[1] < height < hi[1] else None
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """World-space axis-aligned box ``(min, max)`` of the whole avatar in the rest pose."""
@@ -430,15 +473,29 @@ class Avatar:
         return points.min(axis=0), points.max(axis=0)
 
     def head_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """World-space box of the head: vertices bound (weight >= 0.5) to or under the head node.
+        """World-space box of the face, chin to crown, for framing: the vertices bound (weight >= 0.5)
+        to the head bone or a face bone under it, without hair meshes, hair bones or headwear.
 
-        Falls back to the top 25% of the model's height when there is no head node or it owns no
-        vertices.
+        Hair that is bound to the head bone itself under another name (a long fringe, a ponytail
+        in the head mesh) would still pull the box down to the waist, so the box keeps only what
+        lies within a head's reach of the head bone: a chin is never further below the bone than
+        half the crown's height above it. Falls back to the top 25% of the model's height when
+        there is no head node or it owns no vertices.
         """
         points, mask = self._rest_vertices
         if mask.any():
-            head = points[mask]
-            return head.min(axis=0), head.max(axis=0)
+            face = points[mask]
+            head = self.head_node
+            if head is not None:
+                pivot = self.rest_world_matrices[head][:3, 3]
+                top = float(face[:, 1].max())
+                floor = pivot[1] - 0.5 * max(top - float(pivot[1]), 0.0)
+                reach = 0.75 * (top - floor)
+                near = (face[:, 1] >= floor - 1e-6) & (np.abs(face[:, 0] - pivot[0]) <= reach) & (
+                    np.abs(face[:, 2] - pivot[2]) <= reach)
+                if near.any():
+                    face = face[near]
+            return face.min(axis=0), face.max(axis=0)
         low, high = self.bounds()
         if len(points) == 0:
             return low, high

@@ -1,116 +1,68 @@
 """Retargeting: the avatar-neutral ``AvatarFrame`` -> one avatar's morph weights and bone rotations.
 
-``AvatarBinding`` is built once per avatar and picks how to drive its face (``mode``):
+``AvatarBinding`` is built once per avatar. Its face rig (``rig``, a ``FaceRig``) is chosen by
+``engine.avatar.face_rig`` from the avatar's morph targets and VRM expressions: perfect sync
+(ARKit 52), VRM presets, VRoid ``Fcl_*`` targets, Oculus visemes, ``mouthOpen``/``mouthSmile``; a
+jaw bone opens the mouth when no target does (``FaceRig.JAW_BONE`` when it is all there is), and
+an avatar with none of these follows head pose and gaze only (``FaceRig.POSE_ONLY``). What the
+avatar cannot show is listed in ``limits`` (and logged once), never dropped silently.
 
-* ``"arkit"`` ("perfect sync"): the avatar has ARKit-named morph targets (exact names, or the same
-  names behind an exporter prefix such as ``blendShape1.jawOpen``); controls drive them directly;
-* ``"vrm"``: a VRM without ARKit targets; the ARKit controls are mapped to VRM expressions by
-  ``vrm_expression_weights`` (blinks, visemes, emotions, and lookUp/Down/Left/Right when its lookAt
-  is expression-type) and applied by its ``ExpressionManager`` (override and isBinary rules);
-* ``"none"``: no face controls; the avatar still follows head pose and gaze.
+A control named after one of the avatar's own VRM expressions (``happy``, ``aa``...) or morph
+targets sets it directly (the snapshot command uses this).
 
-In every mode a control named after one of the avatar's VRM expressions (``happy``, ``aa``...) sets
-that expression directly (the snapshot command uses this).
-
-Bones come from the VRM humanoid map when there is one (head, neck, leftEye, rightEye), else from
-common node names. Rotations are expressed about the avatar's world axes (the avatar faces +Z, see
-``engine.rotation``) and converted into each bone's local frame, so rigs whose bones have arbitrary
-rest orientations (VRM 0.x, Mixamo) turn the right way. A VRM's bone-type lookAt scales the gaze by
-its range maps.
+Bones come from the VRM humanoid map when there is one, else from common node names. Rotations
+are expressed about the avatar's world axes (the avatar faces +Z, see ``engine.rotation``) and
+converted into each bone's local frame, so rigs whose bones have arbitrary rest orientations (VRM
+0.x, Mixamo) turn the right way; a turn given to a bone carries its children, so the head's world
+turn is the neck's turn times its own. The chest takes a small share of the head's turn (taken
+back out of the neck, so the head still turns exactly as tracked), and T/A-pose arms hang relaxed
+(``engine.avatar.body``). A VRM's bone-type lookAt scales the gaze by its range maps.
 """
 
 from __future__ import annotations
 
-import re
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
 
-from engine.avatar import Avatar, decompose_matrix
+from engine.avatar.body import body_turn, chest_bone, relaxed_arm_turns
+from engine.avatar.face_rig import FaceRigBinding
+from engine.avatar.model import LEFT_EYE_CANDIDATES, RIGHT_EYE_CANDIDATES, Avatar, decompose_matrix
+from engine.avatar.rig_names import find_targets
+from engine.avatar.rig_table import vrm_expression_weights
 from engine.avatar.vrm import LookAt
 from engine.packets import AvatarFrame, AvatarPose
 from engine.rotation import euler_to_matrix
 from engine.vocabulary.arkit import ARKIT_BLENDSHAPES
+from engine.vocabulary.humanoid import HumanBone
+from engine.vocabulary.rigs import FaceRig
+from engine.vocabulary.vrm import LOOK_AT_PRESETS
+
+log = logging.getLogger(__name__)
 
 HEAD_CANDIDATES = ("Head", "J_Bip_C_Head", "mixamorig:Head", "head_bone")
 NECK_CANDIDATES = ("Neck", "J_Bip_C_Neck", "mixamorig:Neck", "neck_bone")
-LEFT_EYE_CANDIDATES = ("LeftEye", "J_Adj_L_FaceEye", "Eye_L", "eye.L", "mixamorig:LeftEye", "lefteye_bone")
-RIGHT_EYE_CANDIDATES = ("RightEye", "J_Adj_R_FaceEye", "Eye_R", "eye.R", "mixamorig:RightEye", "righteye_bone")
-_ROLES = (("head", "head", HEAD_CANDIDATES), ("neck", "neck", NECK_CANDIDATES),
-          ("left_eye", "leftEye", LEFT_EYE_CANDIDATES), ("right_eye", "rightEye", RIGHT_EYE_CANDIDATES))
+JAW_CANDIDATES = ("Jaw", "J_Bip_C_Jaw", "mixamorig:Jaw", "jaw_bone", "JawRoot", "CC_Base_JawRoot", "LowerJaw",
+                  "jaw_master", "Jaw_M")
+_ROLES = (("head", HumanBone.HEAD, HEAD_CANDIDATES), ("neck", HumanBone.NECK, NECK_CANDIDATES),
+          ("left_eye", HumanBone.LEFT_EYE, LEFT_EYE_CANDIDATES), ("right_eye", HumanBone.RIGHT_EYE, RIGHT_EYE_CANDIDATES),
+          ("jaw", HumanBone.JAW, JAW_CANDIDATES))
 _EMPTY: Mapping = MappingProxyType({})
-
-
-def _key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
+# How far a jaw bone turns: fully open (jawOpen 1) and fully to one side (jawLeft/jawRight 1).
+JAW_OPEN_DEG = 22.0
+JAW_SIDE_DEG = 6.0
 
 
 def match_arkit_targets(target_names: tuple[str, ...]) -> dict[str, str]:
-    """ARKit name -> the avatar's morph target name for it (exact, case-insensitive, or prefixed)."""
-    by_key = {_key(name): name for name in target_names}
-    matches: dict[str, str] = {}
-    for arkit in ARKIT_BLENDSHAPES:
-        key = _key(arkit)
-        if key in by_key:
-            matches[arkit] = by_key[key]
-            continue
-        prefixed = [name for k, name in by_key.items() if k.endswith(key)]
-        if len(prefixed) == 1:
-            matches[arkit] = prefixed[0]
-    return matches
+    """ARKit name -> the avatar's morph target name for it, whatever the spelling or prefix."""
+    return find_targets(target_names, ARKIT_BLENDSHAPES)
 
 
 def _clamp(x: float) -> float:
     return min(1.0, max(0.0, x))
-
-
-def vrm_expression_weights(c: Mapping[str, float], available: frozenset[str] | set[str]) -> dict[str, float]:
-    """ARKit controls -> VRM expression weights (the one table mapping MediaPipe to VRM presets).
-
-    Blinks: ``blinkLeft``/``blinkRight`` from ``eyeBlinkLeft``/``Right``; with ``blink`` too, the
-    common part goes to ``blink`` and the rest to the sides (no lid closes twice); with ``blink``
-    alone, it gets the mean. Visemes from the mouth: ``aa`` an open jaw, ``oh`` a funnel, ``ou`` a
-    pucker, ``ee`` a stretched/smiling mouth, ``ih`` a slightly open wide mouth. Emotions from
-    FACS-like combinations: happy (smile + cheek squint), angry (brows down + sneer), sad (frown +
-    inner brows up), surprised (eyes wide + brows up + jaw), relaxed (a soft smile with relaxed lids).
-    """
-    g = lambda name: _clamp(float(c.get(name, 0.0)))  # noqa: E731
-    left, right = g("eyeBlinkLeft"), g("eyeBlinkRight")
-    out: dict[str, float] = {}
-    sides = "blinkLeft" in available and "blinkRight" in available
-    if "blink" in available and sides:
-        both = min(left, right)
-        out.update(blink=both, blinkLeft=left - both, blinkRight=right - both)
-    elif sides:
-        out.update(blinkLeft=left, blinkRight=right)
-    elif "blink" in available:
-        out["blink"] = (left + right) / 2.0
-    jaw = g("jawOpen")
-    funnel, pucker = g("mouthFunnel"), g("mouthPucker")
-    smile = (g("mouthSmileLeft") + g("mouthSmileRight")) / 2.0
-    stretch = (g("mouthStretchLeft") + g("mouthStretchRight")) / 2.0
-    wide = _clamp(stretch + 0.5 * smile)
-    rounded = max(funnel, pucker)
-    out["aa"] = _clamp(jaw * (1.0 - rounded) * (1.0 - 0.6 * wide) * 1.3)
-    out["oh"] = _clamp(funnel * (0.4 + jaw) * 1.2)
-    out["ou"] = _clamp(pucker * (1.0 - 0.5 * jaw))
-    out["ee"] = _clamp(wide * (0.4 + jaw) * (1.0 - rounded))
-    out["ih"] = _clamp(wide * jaw * 1.5 * (1.0 - rounded)) if jaw < 0.35 else 0.0
-    squint = (g("cheekSquintLeft") + g("cheekSquintRight")) / 2.0
-    brow_down = (g("browDownLeft") + g("browDownRight")) / 2.0
-    sneer = (g("noseSneerLeft") + g("noseSneerRight")) / 2.0
-    frown = (g("mouthFrownLeft") + g("mouthFrownRight")) / 2.0
-    wide_eyes = (g("eyeWideLeft") + g("eyeWideRight")) / 2.0
-    brows_up = max(g("browInnerUp"), (g("browOuterUpLeft") + g("browOuterUpRight")) / 2.0)
-    out["happy"] = _clamp(0.75 * smile + 0.5 * squint)
-    out["angry"] = _clamp((0.8 * brow_down + 0.5 * sneer) * (1.0 - smile))
-    out["sad"] = _clamp((0.7 * frown + 0.5 * g("browInnerUp")) * (1.0 - smile) * (1.0 - wide_eyes))
-    out["surprised"] = _clamp((0.6 * wide_eyes + 0.4 * brows_up) * (0.5 + jaw))
-    lids = (left + right) / 2.0
-    out["relaxed"] = _clamp(smile * 0.6 * lids * 2.0) if lids < 0.6 else 0.0
-    return {name: w for name, w in out.items() if name in available}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +70,12 @@ class _BoneBinding:
     name: str
     rest_world: np.ndarray  # 3x3 world rotation in the rest pose
     rest_world_inv: np.ndarray
+
+    @classmethod
+    def of(cls, avatar: Avatar, index: int) -> _BoneBinding:
+        rotation = avatar.rest_world_matrices[index][:3, :3]
+        rotation = rotation / np.linalg.norm(rotation, axis=0, keepdims=True)
+        return cls(avatar.nodes[index].name, rotation, rotation.T)
 
     def local_quaternion(self, world_rotation: np.ndarray) -> tuple[float, float, float, float]:
         """The local rotation that turns this bone by ``world_rotation`` about the world axes."""
@@ -130,39 +88,67 @@ class AvatarBinding:
     """Maps ``AvatarFrame``s onto one avatar. Immutable after construction; thread-safe."""
 
     def __init__(self, avatar: Avatar) -> None:
-        self.arkit_targets: dict[str, str] = match_arkit_targets(avatar.morph_target_names)
         vrm = avatar.vrm
         self._manager = vrm.expressions if vrm is not None else None
         self.expression_names: frozenset[str] = frozenset(self._manager.names) if self._manager else frozenset()
         self.look_at: LookAt | None = vrm.look_at if vrm is not None else None
-        if self.arkit_targets:
-            self.mode = "arkit"
-        elif self.expression_names:
-            self.mode = "vrm"
-        else:
-            self.mode = "none"
-        world = avatar.rest_world_matrices
+        self.face = FaceRigBinding.detect(avatar, self.expression_names)
+        self.arkit_targets: Mapping[str, str] = self.face.arkit
+        # The avatar's own morph target names a control may set directly (ARKit names are bound above).
+        self._own_targets = frozenset(avatar.morph_target_names) - set(ARKIT_BLENDSHAPES)
         self.bones: dict[str, _BoneBinding] = {}
         for role, human_bone, candidates in _ROLES:
             index = avatar.human_bone(human_bone)
             if index is None:
                 index = avatar.find_node(candidates)
-            if index is None:
-                continue
-            rotation = world[index][:3, :3]
-            rotation = rotation / np.linalg.norm(rotation, axis=0, keepdims=True)
-            self.bones[role] = _BoneBinding(avatar.nodes[index].name, rotation, rotation.T)
+            if index is not None and not (role == "jaw" and self.face.opens_mouth):
+                self.bones[role] = _BoneBinding.of(avatar, index)
+        chest = chest_bone(avatar)
+        if chest is not None and avatar.nodes[chest].name not in {b.name for b in self.bones.values()}:
+            self.bones["chest"] = _BoneBinding.of(avatar, chest)
+        # Relaxed arms are a constant pose: their local rotations are worked out once.
+        self._arms = MappingProxyType({avatar.nodes[i].name: _BoneBinding.of(avatar, i).local_quaternion(turn)
+                                       for i, turn in relaxed_arm_turns(avatar).items()})
+        rig = self.face.rig
+        if rig == FaceRig.POSE_ONLY and "jaw" in self.bones:
+            rig = FaceRig.JAW_BONE
+        self.rig: FaceRig = rig
+        self.limits: tuple[str, ...] = self._limits(avatar)
+        name = avatar.source.name if avatar.source is not None else "avatar"
+        log.info("%s: face rig %s%s", name, self.rig.value, "".join(f"; {line}" for line in self.limits))
+
+    def _limits(self, avatar: Avatar) -> tuple[str, ...]:
+        limits = []
+        if not self.face.opens_mouth and "jaw" not in self.bones:
+            limits.append("no mouth-open target or jaw bone: the mouth stays closed")
+        if not self.face.blinks:
+            limits.append("no blink target: the eyes stay open")
+        looks = self.look_at is not None and self.look_at.type == "expression" and bool(
+            self.expression_names & LOOK_AT_PRESETS)
+        if not ({"left_eye", "right_eye"} & set(self.bones) or looks
+                or any(name.startswith("eyeLook") for name in self.arkit_targets)):
+            limits.append("no eye bones or look targets: the eyes do not follow the gaze")
+        return tuple(limits)
 
     @property
     def has_face_controls(self) -> bool:
-        return self.mode != "none"
+        return self.rig != FaceRig.POSE_ONLY
+
+    @property
+    def arms_relaxed(self) -> bool:
+        """True when the rest pose's raised (T/A-pose) arms are lowered."""
+        return bool(self._arms)
+
+    def describe(self) -> str:
+        """One line for the user: the face rig and what the avatar cannot show."""
+        return f"face rig: {self.rig.value}" + "".join(f"; {line}" for line in self.limits)
 
     def pose(self, frame: AvatarFrame) -> AvatarPose:
         controls = frame.controls
-        weights = {target: _clamp(controls.get(arkit, 0.0)) for arkit, target in self.arkit_targets.items()}
-        expression_weights: dict[str, float] = {}
-        if self.mode == "vrm":
-            expression_weights = vrm_expression_weights(controls, self.expression_names)
+        weights = self.face.morph_weights(controls, frame.visemes, frame.voice_weight)
+        for name in self._own_targets.intersection(controls):  # named directly
+            weights[name] = _clamp(controls[name])
+        expression_weights = self.face.vrm_weights(controls)
         if self.look_at is not None and self.look_at.type == "expression":
             expression_weights.update({k: v for k, v in self.look_at.expression_weights(*frame.eyes).items()
                                        if k in self.expression_names})
@@ -172,18 +158,31 @@ class AvatarBinding:
         if expression_weights and self._manager is not None:
             result = self._manager.evaluate(expression_weights)
             target_weights, uv = result.target_weights, result.uv_transforms
+        return AvatarPose(morph_weights=MappingProxyType(weights), node_rotations=MappingProxyType(self._rotations(frame)),
+                          target_weights=target_weights, uv_transforms=uv)
 
-        rotations: dict[str, tuple[float, float, float, float]] = {}
-        turns = {"neck": euler_to_matrix(*frame.neck), "head": euler_to_matrix(*frame.head)}
+    def _rotations(self, frame: AvatarFrame) -> dict[str, tuple[float, float, float, float]]:
+        rotations = dict(self._arms)
+        neck, head = euler_to_matrix(*frame.neck), euler_to_matrix(*frame.head)
+        turns = {"neck": neck, "head": head}
+        if "chest" in self.bones:  # the chest's share comes back out of the neck: the head turns as tracked
+            body = body_turn(neck @ head)
+            turns["chest"], turns["neck"] = body, body.T @ neck
+        if "neck" not in self.bones:  # the head alone takes the whole turn
+            turns["head"] = turns["neck"] @ head
         if self.look_at is None:
             turns["left_eye"] = turns["right_eye"] = euler_to_matrix(frame.eyes[0], frame.eyes[1], 0.0)
         elif self.look_at.type == "bone":
             for role, side in (("left_eye", "left"), ("right_eye", "right")):
                 turns[role] = euler_to_matrix(*self.look_at.eye_angles(frame.eyes[0], frame.eyes[1], side), 0.0)
-        if "neck" not in self.bones:  # the head alone takes the whole turn
-            turns["head"] = turns["neck"] @ turns["head"]
+        if "jaw" in self.bones:
+            c = frame.controls
+            side = _clamp(c.get("jawLeft", 0.0)) - _clamp(c.get("jawRight", 0.0))
+            turns["jaw"] = euler_to_matrix(JAW_SIDE_DEG * side, -JAW_OPEN_DEG * _clamp(c.get("jawOpen", 0.0)), 0.0)
         for role, bone in self.bones.items():
             if role in turns:
                 rotations[bone.name] = bone.local_quaternion(turns[role])
-        return AvatarPose(morph_weights=MappingProxyType(weights), node_rotations=MappingProxyType(rotations),
-                          target_weights=target_weights, uv_transforms=uv)
+        return rotations
+
+
+__all__ = ["AvatarBinding", "match_arkit_targets", "vrm_expression_weights"]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from engine.errors import AvatarcamError
 from engine.output_format import DEFAULT_FPS, DEFAULT_SIZE
 from engine.privacy import keep_everything_local, quiet_native_logs
+from engine.vocabulary.framing import Framing
 
 if TYPE_CHECKING:
     from engine.runtime.stats import Stats
@@ -68,6 +69,20 @@ def parse_colour(text: str) -> tuple[float, float, float]:
 def parse_snapshot_background(text: str) -> tuple[float, float, float] | str:
     """A snapshot background: a colour (see ``parse_colour``) or ``transparent`` (an RGBA PNG)."""
     return "transparent" if text.lower() == "transparent" else parse_colour(text)
+
+
+def parse_framing(text: str) -> Framing:
+    try:
+        return Framing(text.lower().replace("-", "_"))
+    except ValueError:
+        choices = ", ".join(f.value.replace("_", "-") for f in Framing)
+        raise argparse.ArgumentTypeError(f"'{text}' is not a framing; choose one of {choices}") from None
+
+
+def add_framing_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--framing", type=parse_framing, default=Framing.HEAD_AND_SHOULDERS,
+                        metavar="close-up|head-and-shoulders|upper-body|full-body",
+                        help="how much of the avatar the shot shows (head-and-shoulders)")
 
 
 def parse_expressions(text: str) -> dict[str, float]:
@@ -121,6 +136,7 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=None, help="stop after this long")
     parser.add_argument("--avatar", default="default", metavar="PATH", help="GLB/glTF/VRM avatar (default avatar)")
     parser.add_argument("--background", type=parse_colour, default=None, metavar="#RRGGBB", help="background colour")
+    add_framing_argument(parser)
 
 
 def add_voice_arguments(parser: argparse.ArgumentParser) -> None:
@@ -152,7 +168,7 @@ def spec_from_args(args: argparse.Namespace, **overrides) -> SessionSpec:
                   microphone=None if get("mic") is None else _device(args.mic), audio=get("audio"),
                   sensevoice=bool(get("sensevoice")), emotion=bool(get("emotion")),
                   expressiveness=get("expressiveness") or 1.0, websocket=get("ws"), vmc=get("vmc"),
-                  record_controls=get("record_controls"))
+                  record_controls=get("record_controls"), framing=get("framing") or Framing.HEAD_AND_SHOULDERS)
     if get("background") is not None:
         fields["background"] = args.background
     if isinstance(get("sink"), list):
@@ -177,10 +193,13 @@ def build_cli_session(spec: SessionSpec, hooks: SessionHooks | None = None) -> S
 
 def run_session(session: Session, seconds: float | None, *, report: Callable[[Stats], None] | None = None,
                 on_start: Callable[[], object] | None = None) -> None:
-    """Start, wait for the end (source end, ``seconds`` or Ctrl+C), stop; raise the session's error."""
+    """Start, wait for the end (source end, ``seconds`` or Ctrl+C), stop; raise the session's error.
+    Once started, says how the avatar is driven (its face rig and what it cannot show)."""
     interrupted = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set()) if threading.current_thread() is threading.main_thread() else None
     session.start()
+    if session.avatar_binding is not None:
+        print(f"avatar {session.spec.avatar.name}: {session.avatar_binding.describe()}", file=sys.stderr)
     if on_start is not None:
         on_start()
     try:
@@ -262,8 +281,8 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
     spec = SnapshotSpec(avatar=resolve_avatar(args.avatar), expressions=args.expression or {},
                         head=(args.yaw, args.pitch, args.roll), eyes=(args.gaze_yaw, args.gaze_pitch),
-                        view_yaw=args.view_yaw, size=args.size, background=args.background)
-    print(render_snapshot(spec, args.out))
+                        view_yaw=args.view_yaw, size=args.size, background=args.background, framing=args.framing)
+    print(render_snapshot(spec, args.out, report=lambda line: print(line, file=sys.stderr)))
     return 0
 
 
@@ -313,7 +332,7 @@ def add_emotion_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from engine.commands.doctor import run_checks
 
-    checks = run_checks()
+    checks = run_checks(None if args.avatar is None else resolve_avatar(args.avatar))
     width = max(len(c.name) for c in checks)
     for check in checks:
         print(f"{'ok ' if check.ok else 'NO '} {check.name:<{width}}  {check.detail}")
@@ -370,6 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     lipsync.set_defaults(func=cmd_lipsync)
 
     doctor = sub.add_parser("doctor", help="check OpenGL, the virtual camera driver, cameras, microphones, models")
+    doctor.add_argument("--avatar", metavar="default|PATH",
+                        help="also check an avatar: its face rig (ARKit, VRM, visemes...) and what it cannot show")
     doctor.set_defaults(func=cmd_doctor)
 
     snap = sub.add_parser("snapshot", help="render one still of an avatar to a PNG")
@@ -383,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("--size", type=parse_size, default=DEFAULT_SIZE, metavar="WxH")
     snap.add_argument("--background", type=parse_snapshot_background, default=None, metavar="#RRGGBB|chroma|transparent",
                       help="background colour, chroma (#00b140), or transparent (writes an RGBA PNG)")
+    add_framing_argument(snap)
     snap.add_argument("--out", type=Path, required=True, metavar="PNG")
     snap.set_defaults(func=cmd_snapshot)
 
@@ -395,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sink", default="null", metavar="SPEC")
     bench.add_argument("--avatar", default="default", metavar="PATH")
     bench.add_argument("--background", type=parse_colour, default=None, metavar="#RRGGBB")
+    add_framing_argument(bench)
     bench.add_argument("--raw-frames", type=int, default=200, help="frames for the MediaPipe-alone baseline")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--still", action="store_true",

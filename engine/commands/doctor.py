@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,30 @@ def _models() -> list[Check]:
     return checks
 
 
-def run_checks() -> list[Check]:
+def _avatar(path: Path) -> list[Check]:
+    """How an avatar will be driven: its face rig, what it cannot show, whether its arms are lowered."""
+    from engine.avatar import load_avatar
+    from engine.avatar.retarget import AvatarBinding
+    from engine.errors import AvatarcamError
+    from engine.vocabulary.rigs import FaceRig
+
+    try:
+        avatar = load_avatar(path)
+    except AvatarcamError as exc:
+        return [Check("avatar", False, str(exc))]
+    binding = AvatarBinding(avatar)
+    kind = f"VRM {avatar.vrm.version}" if avatar.vrm is not None else "glTF"
+    arms = "; T/A-pose arms lowered to rest" if binding.arms_relaxed else ""
+    checks = [Check("avatar", True, f"{path.name}: {kind}, {avatar.triangle_count} triangles{arms}"),
+              Check("avatar face rig", binding.rig != FaceRig.POSE_ONLY, binding.rig.value)]
+    checks += [Check("avatar limit", False, line) for line in binding.limits]
+    return checks
+
+
+def run_checks(avatar: Path | None = None) -> list[Check]:
+    """Every check; with ``avatar``, also how that avatar's face and body will be driven."""
     checks = [Check("python", True, f"{sys.version.split()[0]} on {platform.platform()}", True)]
     checks += [_opengl(), _virtual_camera(), _cameras(), _microphones(), *_models()]
+    if avatar is not None:
+        checks += _avatar(avatar)
     return checks

@@ -11,13 +11,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FRAMINGS: tuple[str, ...] = ("head_and_shoulders", "head", "full_body")
+from engine.vocabulary.framing import FRAMINGS, Framing
 
-# head_and_shoulders: the frame is this many head-heights tall, with the head's centre this far
-# down from the top edge (a typical webcam shot: eyes near the upper third, shoulders at the bottom).
-_HS_FRAME_HEADS = 2.45
-_HS_HEAD_CENTRE_FROM_TOP = 0.38
-_HEAD_FRAME_HEADS = 1.6
+# Webcam shots, in head heights (the face box of ``Avatar.head_bounds``, chin to crown, without
+# hair): how tall the frame is, where the eye line sits (a fraction of the frame from the top) and
+# the least width shown. Eyes sit at about half the head's height. Head-and-shoulders puts them
+# inside the upper third, as a webcam shot does; upper body shows the waist and the hanging hands.
+_SHOTS: dict[Framing, tuple[float, float, float]] = {
+    Framing.CLOSE_UP: (1.6, 0.45, 1.2),
+    Framing.HEAD_AND_SHOULDERS: (2.7, 0.31, 2.2),
+    Framing.UPPER_BODY: (4.6, 0.22, 3.8),
+}
+_EYES_IN_HEAD = 0.5  # the eye line, as a fraction of the face box's height above the chin
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +62,14 @@ class Camera:
 
 
 def frame_avatar(bounds: tuple[np.ndarray, np.ndarray], head_bounds: tuple[np.ndarray, np.ndarray], *,
-                 aspect: float, fov_y_deg: float, framing: str = "head_and_shoulders",
-                 yaw_deg: float = 0.0) -> Camera:
+                 aspect: float, fov_y_deg: float, framing: Framing | str = Framing.HEAD_AND_SHOULDERS,
+                 yaw_deg: float = 0.0, eye_height: float | None = None) -> Camera:
     """Place a camera so the avatar fills the frame as ``framing`` asks, for any avatar size.
 
     ``bounds``/``head_bounds`` are world-space ``(min, max)`` boxes (``Avatar.bounds()`` and
-    ``Avatar.head_bounds()``). ``yaw_deg`` orbits the camera about the vertical axis through the
-    framed point (positive: toward the avatar's left, i.e. camera moves to +X).
+    ``Avatar.head_bounds()``, the face without hair). ``yaw_deg`` orbits the camera about the
+    vertical axis through the framed point (positive: toward the avatar's left, i.e. camera moves to +X).
+    ``eye_height`` (``Avatar.eye_height()``) places the eye line; without it, mid-face.
     """
     if framing not in FRAMINGS:
         raise ValueError(f"unknown framing {framing!r}; choose one of {', '.join(FRAMINGS)}")
@@ -71,19 +77,14 @@ def frame_avatar(bounds: tuple[np.ndarray, np.ndarray], head_bounds: tuple[np.nd
     head_lo, head_hi = (np.asarray(b, dtype=np.float64) for b in head_bounds)
     head_centre = (head_lo + head_hi) / 2.0
     head_size = max(head_hi[1] - head_lo[1], 0.8 * max(head_hi[0] - head_lo[0], head_hi[2] - head_lo[2]), 1e-3)
-    if framing == "full_body":
+    if framing == Framing.FULL_BODY:
         target = (lo + hi) / 2.0
-        height = 1.08 * max(hi[1] - lo[1], 1e-3)
-        width = 1.08 * max(hi[0] - lo[0], 1e-3)
-    elif framing == "head":
-        target = head_centre.copy()
-        height = _HEAD_FRAME_HEADS * head_size
-        width = 1.2 * head_size
+        height = 1.08 * max(hi[1] - lo[1], 1e-3, (hi[0] - lo[0]) / aspect)
     else:
-        height = _HS_FRAME_HEADS * head_size
-        target = head_centre - np.array([0.0, (0.5 - _HS_HEAD_CENTRE_FROM_TOP) * height, 0.0])
-        width = 2.0 * head_size
-    height = max(height, width / aspect)  # portrait frames: keep the width in view
+        heads, eyes_from_top, least_width = _SHOTS[Framing(framing)]
+        height = max(heads, least_width / aspect) * head_size  # portrait frames: keep the width in view
+        eye_line = eye_height if eye_height is not None else head_lo[1] + _EYES_IN_HEAD * (head_hi[1] - head_lo[1])
+        target = np.array([head_centre[0], eye_line - (0.5 - eyes_from_top) * height, head_centre[2]])
     half_fov = np.radians(fov_y_deg) / 2.0
     distance = height / 2.0 / np.tan(half_fov)
     yaw = np.radians(yaw_deg)

@@ -491,7 +491,8 @@ class AvatarRenderer:
         """The auto-framed camera for the current avatar and options."""
         avatar, o = self._scene.avatar, self._options
         return frame_avatar(avatar.bounds(), avatar.head_bounds(), aspect=o.width / o.height,
-                            fov_y_deg=o.fov_y_deg, framing=o.framing, yaw_deg=view_yaw_deg)
+                            fov_y_deg=o.fov_y_deg, framing=o.framing, yaw_deg=view_yaw_deg,
+                            eye_height=avatar.eye_height())
 
     def set_avatar(self, avatar: Avatar) -> None:
         """Show another avatar. On failure the current avatar stays and ``AvatarLoadError`` is raised."""

@@ -41,6 +41,7 @@ from engine.runtime.slots import NewestSlot
 from engine.runtime.stats import Stats
 from engine.runtime.telemetry import Telemetry
 from engine.stages import Sink, Source, SourceCaps
+from engine.vocabulary.framing import Framing
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class PipelineOptions:
     avatar: Path = DEFAULT_AVATAR
     background: tuple[float, float, float] = _RENDER_DEFAULTS.background
     msaa: int = _RENDER_DEFAULTS.msaa
+    framing: Framing = Framing.HEAD_AND_SHOULDERS
     face_model: Path | None = None
     record_controls: Path | None = None
     animator: AnimatorOptions = field(default_factory=AnimatorOptions)
@@ -200,6 +202,11 @@ class Pipeline:
         if self._tracker is not None:
             self._tracker.close()
         self._finished.set()
+
+    @property
+    def binding(self) -> AvatarBinding | None:
+        """How the avatar on screen is driven (its face rig, what it cannot show); set once started."""
+        return self._binding
 
     def set_avatar(self, avatar: Avatar) -> None:
         """Show ``avatar`` from the next output frame on; the source and the sinks stay open.
@@ -349,7 +356,8 @@ class Pipeline:
         avatar = load_avatar(options.avatar)
         width, height = options.size
         renderer = AvatarRenderer(avatar, RenderOptions(width=width, height=height,
-                                                        background=options.background, msaa=options.msaa))
+                                                        background=options.background, msaa=options.msaa,
+                                                        framing=options.framing))
         opened: list[Sink] = []
         record = None
         try:

@@ -24,3 +24,5 @@ class HumanBone(StrEnum):
     RIGHT_UPPER_ARM = "rightUpperArm"
     LEFT_LOWER_ARM = "leftLowerArm"
     RIGHT_LOWER_ARM = "rightLowerArm"
+    LEFT_HAND = "leftHand"
+    RIGHT_HAND = "rightHand"
