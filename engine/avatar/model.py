@@ -476,11 +476,12 @@ class Avatar:
         """World-space box of the face, chin to crown, for framing: the vertices bound (weight >= 0.5)
         to the head bone or a face bone under it, without hair meshes, hair bones or headwear.
 
-        Hair that is bound to the head bone itself under another name (a long fringe, a ponytail
-        in the head mesh) would still pull the box down to the waist, so the box keeps only what
-        lies within a head's reach of the head bone: a chin is never further below the bone than
-        half the crown's height above it. Falls back to the top 25% of the model's height when
-        there is no head node or it owns no vertices.
+        Hair that is bound to the head bone itself under another name (a ponytail or long hair in
+        the head mesh) would still pull the box down to the waist, so: the box keeps only what lies
+        within a head's reach of the head bone (a chin is never further below the bone than half
+        the crown's height above it), and its bottom is the chin, the lowest point in front of the
+        head bone (hair hangs behind). Falls back to the top 25% of the model's height when there
+        is no head node or it owns no vertices.
         """
         points, mask = self._rest_vertices
         if mask.any():
@@ -493,6 +494,9 @@ class Avatar:
                 reach = 0.75 * (top - floor)
                 near = (face[:, 1] >= floor - 1e-6) & (np.abs(face[:, 0] - pivot[0]) <= reach) & (
                     np.abs(face[:, 2] - pivot[2]) <= reach)
+                front = near & (face[:, 2] >= pivot[2])
+                if front.any():
+                    near &= face[:, 1] >= face[front, 1].min()
                 if near.any():
                     face = face[near]
             return face.min(axis=0), face.max(axis=0)

@@ -115,7 +115,7 @@ class AvatarBinding:
         self.rig: FaceRig = rig
         self.limits: tuple[str, ...] = self._limits(avatar)
         name = avatar.source.name if avatar.source is not None else "avatar"
-        log.info("%s: face rig %s%s", name, self.rig.value, "".join(f"; {line}" for line in self.limits))
+        log.info("%s: %s", name, self.describe())
 
     def _limits(self, avatar: Avatar) -> tuple[str, ...]:
         limits = []
