@@ -14,7 +14,7 @@ from engine.animation.animator import Animator
 from engine.avatar import load_avatar
 from engine.avatar.retarget import AvatarBinding
 from engine.avatar.rig_names import canonical, find_targets
-from engine.avatar.rig_table import oculus_viseme_weights
+from engine.avatar.rig_table import oculus_viseme_weights, vrm_expression_weights
 from engine.commands import cli
 from engine.errors import AvatarcamError, RenderError
 from engine.packets import AvatarFrame, AvatarPose, VoiceFrame
@@ -22,6 +22,7 @@ from engine.render import AvatarRenderer, Camera, RenderOptions, create_context,
 from engine.rotation import matrix_to_euler
 from engine.vocabulary.framing import Framing
 from engine.vocabulary.rigs import FaceRig, OculusViseme
+from engine.vocabulary.vrm import VrmPreset
 
 try:
     create_context().release()
@@ -134,6 +135,18 @@ def test_exporter_spellings_fold_to_one_name() -> None:
     found = find_targets(names, ("viseme_aa", "viseme_PP", "viseme_sil", "Fcl_EYE_Close_L", "viseme_kk"))
     assert found == {"viseme_aa": "Viseme_AA", "viseme_PP": "viseme-PP", "viseme_sil": "Face.viseme_sil",
                      "Fcl_EYE_Close_L": "Fcl_EYE_Close_L"}
+
+
+def test_the_vrm_table_never_pops() -> None:
+    """A face moving smoothly moves every preset smoothly (no weight jumps at a threshold)."""
+    steps = np.linspace(0.0, 1.0, 201)
+    for sweep in ("jawOpen", "eyeBlinkLeft"):
+        rows = [vrm_expression_weights({"mouthSmileLeft": 1.0, "mouthSmileRight": 1.0, "mouthStretchLeft": 0.5,
+                                        "mouthStretchRight": 0.5, "eyeBlinkRight": 0.5, sweep: x}, set(VrmPreset))
+                for x in steps]
+        for preset in VrmPreset:
+            values = np.array([row.get(preset, 0.0) for row in rows])
+            assert np.abs(np.diff(values)).max() < 0.05, (sweep, preset)
 
 
 def test_oculus_visemes_read_the_mouth_shape_and_follow_the_voice() -> None:

@@ -59,6 +59,7 @@ def vrm_expression_weights(c: Mapping[str, float], available: frozenset[str] | s
     pucker, ``ee`` a stretched/smiling mouth, ``ih`` a slightly open wide mouth. Emotions from
     FACS-like combinations: happy (smile + cheek squint), angry (brows down + sneer), sad (frown +
     inner brows up), surprised (eyes wide + brows up + jaw), relaxed (a soft smile with relaxed lids).
+    Every weight is continuous in the controls, so a slowly moving face never pops an expression.
     """
     f = _Face(c)
     left, right = f.blink_left, f.blink_right
@@ -76,14 +77,15 @@ def vrm_expression_weights(c: Mapping[str, float], available: frozenset[str] | s
     out[P.OH] = _clamp(f.funnel * (0.4 + jaw) * 1.2)
     out[P.OU] = _clamp(f.pucker * (1.0 - 0.5 * jaw))
     out[P.EE] = _clamp(wide * (0.4 + jaw) * (1.0 - rounded))
-    out[P.IH] = _clamp(wide * jaw * 1.5 * (1.0 - rounded)) if jaw < 0.35 else 0.0
+    # ih is a barely open wide mouth: it fades out as the jaw opens past 0.3 (no pop at a threshold)
+    out[P.IH] = _clamp(wide * jaw * 1.5 * (1.0 - rounded)) * _clamp((0.5 - jaw) / 0.2)
     smile = f.smile
     out[P.HAPPY] = _clamp(0.75 * smile + 0.5 * f.squint)
     out[P.ANGRY] = _clamp((0.8 * f.brow_down + 0.5 * f.sneer) * (1.0 - smile))
     out[P.SAD] = _clamp((0.7 * f.frown + 0.5 * f.brow_inner_up) * (1.0 - smile) * (1.0 - f.wide_eyes))
     out[P.SURPRISED] = _clamp((0.6 * f.wide_eyes + 0.4 * f.brows_up) * (0.5 + jaw))
-    lids = (left + right) / 2.0
-    out[P.RELAXED] = _clamp(smile * 0.6 * lids * 2.0) if lids < 0.6 else 0.0
+    lids = (left + right) / 2.0  # relaxed: lowered lids with a smile; fades out as the eyes close
+    out[P.RELAXED] = _clamp(smile * 1.2 * lids) * _clamp((0.8 - lids) / 0.25)
     return {str(name): w for name, w in out.items() if name in available}
 
 
