@@ -126,6 +126,15 @@ def test_each_convention_binds_its_own_names(rig_paths) -> None:
     assert "Jaw" in jaw.pose(frame({"jawOpen": 1.0})).node_rotations and not jaw.face.opens_mouth
 
 
+def test_empty_vrm_presets_fall_back_to_the_raw_fcl_morphs(tmp_path: Path) -> None:
+    """A VRoid export whose VRM presets bind nothing still moves through its Fcl targets."""
+    path = build_rig_avatar(tmp_path / "empty.vrm", {"Fcl_MTH_A": "mouth", "Fcl_EYE_Close": "blink"}, vrm="1.0",
+                            expressions={"aa": [], "blink": []})
+    binding = AvatarBinding(load_avatar(path))
+    assert binding.rig == FaceRig.VROID_FCL and not binding.limits
+    assert binding.pose(frame({"jawOpen": 1.0})).morph_weights["Fcl_MTH_A"] == 1.0
+
+
 def test_exporter_spellings_fold_to_one_name() -> None:
     for spelling in ("eyeBlinkLeft", "EyeBlink_L", "eye_blink.L", "L_eyeBlink", "Eye Blink Left", "eyeblink-l",
                      "EYEBLINKLEFT"):

@@ -58,6 +58,7 @@ class FaceRigBinding:
 
     @classmethod
     def detect(cls, avatar: Avatar, expression_names: frozenset[str]) -> FaceRigBinding:
+        """Bind ``avatar``'s conventions; ``expression_names``: its VRM expressions that bind something."""
         names = avatar.morph_target_names
         arkit = find_targets(names, ARKIT_BLENDSHAPES)
         mouth = "jawOpen" in arkit

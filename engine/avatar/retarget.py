@@ -92,7 +92,10 @@ class AvatarBinding:
         self._manager = vrm.expressions if vrm is not None else None
         self.expression_names: frozenset[str] = frozenset(self._manager.names) if self._manager else frozenset()
         self.look_at: LookAt | None = vrm.look_at if vrm is not None else None
-        self.face = FaceRigBinding.detect(avatar, self.expression_names)
+        # An expression that binds nothing (a VRoid export's empty presets) cannot show anything.
+        expressions = self._manager.expressions if self._manager else ()
+        working = frozenset(e.name for e in expressions if e.morph_binds or e.texture_binds)
+        self.face = FaceRigBinding.detect(avatar, working)
         self.arkit_targets: Mapping[str, str] = self.face.arkit
         # The avatar's own morph target names a control may set directly (ARKit names are bound above).
         self._own_targets = frozenset(avatar.morph_target_names) - set(ARKIT_BLENDSHAPES)
