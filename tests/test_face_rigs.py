@@ -341,3 +341,14 @@ def test_the_chest_follows_the_head_a_little_and_the_head_turns_as_tracked(tmp_p
     head_yaw = matrix_to_euler(world[index["Head"]][:3, :3])[0]
     assert 2.0 < chest_yaw < 8.0  # subtle
     assert head_yaw == pytest.approx(30.0, abs=1e-6)
+
+
+def test_the_highest_spine_bone_follows_the_head() -> None:
+    """Ready Player Me / Mixamo without a prefix: Hips > Spine > Spine1 > Spine2 > Neck > Head."""
+    from engine.avatar import Avatar, Node
+
+    names = ("Hips", "Spine", "Spine1", "Spine2", "Neck", "Head")
+    nodes = tuple(Node(name, i - 1 if i else None, (i + 1,) if i + 1 < len(names) else (), (0.0, 0.2, 0.0))
+                  for i, name in enumerate(names))
+    pose = AvatarBinding(Avatar(nodes=nodes, meshes=(), skins=(), scene_roots=(0,))).pose(frame(head=(20.0, 0, 0)))
+    assert {"Spine2", "Neck", "Head"} <= set(pose.node_rotations) and "Spine" not in pose.node_rotations

@@ -30,10 +30,11 @@ ARM_BONES: dict[str, tuple[HumanBone, tuple[str, ...]]] = {
     "right_hand": (HumanBone.RIGHT_HAND, ("RightHand", "mixamorig:RightHand", "J_Bip_R_Hand", "hand.R", "Hand_R",
                                             "R_Hand", "Right wrist")),
 }
-# The bone the body's share of a head turn goes to: the highest of the spine that the rig has.
+# The bone the body's share of a head turn goes to: the highest of the spine that the rig has
+# (Ready Player Me and Mixamo without prefix: Spine > Spine1 > Spine2).
 CHEST_BONES: tuple[tuple[HumanBone, tuple[str, ...]], ...] = (
-    (HumanBone.UPPER_CHEST, ("UpperChest", "J_Bip_C_UpperChest", "mixamorig:Spine2", "spine.003")),
-    (HumanBone.CHEST, ("Chest", "J_Bip_C_Chest", "mixamorig:Spine1", "spine.002")),
+    (HumanBone.UPPER_CHEST, ("UpperChest", "J_Bip_C_UpperChest", "mixamorig:Spine2", "Spine2", "spine.003")),
+    (HumanBone.CHEST, ("Chest", "J_Bip_C_Chest", "mixamorig:Spine1", "Spine1", "spine.002")),
     (HumanBone.SPINE, ("Spine", "J_Bip_C_Spine", "mixamorig:Spine", "spine.001")),
 )
 
