@@ -4,8 +4,8 @@
 //   SHADING 0: metallic-roughness (GGX specular) for glTF;
 //           1: unlit (KHR_materials_unlit);
 //           2: MToon-like toon shading for VRM (shade colour, toony ramp, parametric rim);
-//   OUTLINE 1: the MToon outline (inverted hull) pass: flat outline colour;
-//   HAS_TEXTURE (0/1), ALPHA_MASK (0/1).
+//   OUTLINE 1 or 2: the MToon outline (inverted hull) pass: flat outline colour;
+//   HAS_TEXTURE, HAS_EMISSIVE_TEXTURE, HAS_SHADE_TEXTURE, HAS_MATCAP, ALPHA_MASK (0/1).
 // Compile-time switches, not uniform branches: software rasterisers run both sides of a branch.
 
 in vec3 v_normal;
@@ -19,7 +19,10 @@ uniform sampler2D u_base_texture;  // sRGB texture: sampled values are linear
 #endif
 uniform float u_metallic;
 uniform float u_roughness;
-uniform vec3 u_emissive;
+uniform vec3 u_emissive;         // emissive factor; x the emissive texture when there is one
+#if HAS_EMISSIVE_TEXTURE
+uniform sampler2D u_emissive_texture;
+#endif
 uniform float u_alpha_cutoff;   // MASK: fragments below it are discarded
 uniform bool u_blend;           // BLEND: keep the alpha (else output is opaque)
 uniform vec3 u_up;              // world up, in view space (for the hemispheric ambient)
@@ -31,6 +34,14 @@ uniform vec3 u_rim_color;       // parametric rim colour (linear)
 uniform float u_rim_power;
 uniform float u_rim_lift;
 uniform vec3 u_outline_color;
+uniform float u_rim_mix;        // how much the lighting darkens the rim (0: not at all)
+#endif
+#if HAS_SHADE_TEXTURE
+uniform sampler2D u_shade_texture;  // multiplied into the shade colour
+#endif
+#if HAS_MATCAP
+uniform sampler2D u_matcap_texture;
+uniform vec3 u_matcap_factor;
 #endif
 
 out vec4 f_color;
@@ -73,11 +84,15 @@ void main() {
     if (base.a < u_alpha_cutoff) discard;
 #endif
     float alpha = u_blend ? base.a : 1.0;
+    vec3 emissive = u_emissive;
+#if HAS_EMISSIVE_TEXTURE
+    emissive *= texture(u_emissive_texture, v_uv).rgb;
+#endif
 
 #if OUTLINE
     f_color = vec4(to_srgb(u_outline_color * 0.6 + u_outline_color * base.rgb * 0.4), alpha);
 #elif SHADING == 1
-    f_color = vec4(to_srgb(base.rgb + u_emissive), alpha);
+    f_color = vec4(to_srgb(base.rgb + emissive), alpha);
 #else
     vec3 n = normalize(v_normal);
     if (!gl_FrontFacing) n = -n;  // double-sided materials: light the back face too
@@ -88,13 +103,22 @@ void main() {
     // and ambient lift the shade side; parametric rim plus the rig's rim light.
     float lambert = dot(n, normalize(KEY_DIR)) + u_shift;
     float ramp = smoothstep(-1.0 + u_toony, 1.0 - u_toony + 1e-3, lambert);
-    vec3 lit = mix(u_shade_color, base.rgb, ramp);
+    vec3 shade_color = u_shade_color;
+#if HAS_SHADE_TEXTURE
+    shade_color *= texture(u_shade_texture, v_uv).rgb;
+#endif
+    vec3 lit = mix(shade_color, base.rgb, ramp);
     vec3 color = lit * 0.92 + base.rgb * (ambient * 0.9 + FILL_COLOR * 0.18 * max(dot(n, normalize(FILL_DIR)), 0.0));
     float fresnel = pow(clamp(1.0 - max(dot(n, v), 0.0) + u_rim_lift, 0.0, 1.0), max(u_rim_power, 1e-3));
-    color += u_rim_color * fresnel;
+    vec3 rim = u_rim_color * fresnel;
+#if HAS_MATCAP
+    // view-space normal to matcap UV; glTF's v runs down the image
+    rim += u_matcap_factor * texture(u_matcap_texture, vec2(n.x, -n.y) * 0.495 + 0.5).rgb;
+#endif
+    color += rim * mix(vec3(1.0), vec3(ramp * 0.92) + ambient * 0.9, u_rim_mix);
     float edge = pow(1.0 - max(dot(n, v), 0.0), 4.0);
     color += RIM_COLOR * 0.25 * edge * max(dot(n, normalize(RIM_DIR)) + 0.5, 0.0) * base.rgb;
-    color += u_emissive;
+    color += emissive;
 #else
     float rough = clamp(u_roughness, 0.05, 1.0);
     float a2 = pow(rough * rough, 2.0);
@@ -107,7 +131,7 @@ void main() {
     float edge = pow(1.0 - max(dot(n, v), 0.0), 3.0);
     color += RIM_COLOR * edge * max(dot(n, normalize(RIM_DIR)) + 0.5, 0.0) * (diffuse + f0) * 0.6;
     color += ambient * (diffuse + f0 * (1.0 - rough * 0.5));
-    color += u_emissive;
+    color += emissive;
 #endif
     f_color = vec4(to_srgb(color), alpha);
 #endif

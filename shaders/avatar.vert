@@ -16,7 +16,7 @@ uniform mat4 u_view;
 uniform mat4 u_proj;
 uniform vec4 u_uv_transform;  // KHR_texture_transform / VRM texture binds: offset.xy, scale.zw
 #if OUTLINE
-uniform float u_outline_width;  // metres: the inverted hull is pushed out along the normal
+uniform float u_outline_width;  // OUTLINE 1: metres along the normal; 2: fraction of the frame height
 #endif
 #if SKIN_INFLUENCES > 0
 uniform sampler2D u_joint_texture;  // joint world * inverse bind, one matrix per 4 texels
@@ -52,12 +52,19 @@ void main() {
     v_normal = u_normal_matrix * in_normal;
 #endif
     vec4 view = u_view * world;
-#if OUTLINE
-    // the hull grows with distance a little, so the line keeps its width on screen
+#if OUTLINE == 1
+    // world width; the hull grows with distance a little, so the line keeps its width on screen
     view.xyz += normalize(v_normal) * u_outline_width * clamp(-view.z, 0.5, 2.0);
 #endif
     v_view_pos = view.xyz;
     v_uv = in_uv * u_uv_transform.zw + u_uv_transform.xy;
     v_color = in_color;
     gl_Position = u_proj * view;
+#if OUTLINE == 2
+    // screen width: push the clip-space position along the projected normal by a fraction of the
+    // frame height (NDC spans 2), corrected for the aspect ratio
+    vec2 dir = (mat3(u_proj) * v_normal).xy;
+    dir = dir / max(length(dir), 1e-6) * vec2(abs(u_proj[0][0] / u_proj[1][1]), 1.0);
+    gl_Position.xy += dir * 2.0 * u_outline_width * gl_Position.w;
+#endif
 }

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -135,6 +136,14 @@ class Texture:
         _frozen(self.image)
 
 
+class OutlineMode(StrEnum):
+    """How an MToon outline's width is measured (VRM 1.0 ``outlineWidthMode``)."""
+
+    NONE = "none"
+    WORLD = "worldCoordinates"  # metres, pushed out along the normal
+    SCREEN = "screenCoordinates"  # a fraction of the frame height, constant on screen
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Material:
     """The metallic-roughness material subset the renderer uses. Defaults are glTF's."""
@@ -147,7 +156,8 @@ class Material:
     alpha_mode: str = "OPAQUE"  # OPAQUE, MASK or BLEND
     alpha_cutoff: float = 0.5
     double_sided: bool = False
-    emissive: tuple[float, float, float] = (0.0, 0.0, 0.0)  # linear RGB
+    emissive: tuple[float, float, float] = (0.0, 0.0, 0.0)  # linear RGB factor (x emissive_strength)
+    emissive_texture: Texture | None = None  # glTF: emitted = emissive factor x this texture
     index: int = -1  # position in the file's material list (VRM binds refer to it); -1: default material
     uv_offset: tuple[float, float] = (0.0, 0.0)  # KHR_texture_transform of the base colour texture
     uv_scale: tuple[float, float] = (1.0, 1.0)
@@ -155,12 +165,17 @@ class Material:
     shading: str = "pbr"
     # MToon parameters (VRMC_materials_mtoon names; VRM 0.x values are converted on import).
     shade_color: tuple[float, float, float] = (0.0, 0.0, 0.0)  # linear RGB of the shaded side
+    shade_texture: Texture | None = None  # multiplied into shade_color (VRM 1.0 shadeMultiplyTexture, 0.x _ShadeTexture)
     shading_toony: float = 0.9  # 0: smooth Lambert, 1: hard two-tone step
     shading_shift: float = 0.0  # moves the light/shade border (-1..1)
     rim_color: tuple[float, float, float] = (0.0, 0.0, 0.0)  # parametric rim, linear RGB
     rim_fresnel_power: float = 5.0
     rim_lift: float = 0.0
-    outline_width: float = 0.0  # metres (world-coordinates mode); 0: no outline
+    rim_lighting_mix: float = 1.0  # 0: the rim ignores the lighting, 1: it is lit like the surface
+    matcap_texture: Texture | None = None  # added to the rim, looked up by the view-space normal
+    matcap_factor: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    outline_mode: OutlineMode = OutlineMode.NONE
+    outline_width: float = 0.0  # metres (WORLD) or fraction of the frame height (SCREEN); 0: no outline
     outline_color: tuple[float, float, float] = (0.0, 0.0, 0.0)  # linear RGB
 
 

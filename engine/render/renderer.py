@@ -34,7 +34,7 @@ import cv2
 import moderngl
 import numpy as np
 
-from engine.avatar.model import Avatar, Material, Primitive, Texture
+from engine.avatar.model import Avatar, Material, OutlineMode, Primitive, Texture
 from engine.errors import AvatarLoadError, RenderError
 from engine.packets import AvatarPose
 from engine.paths import SHADERS_DIR
@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 
 GL_SRGB8_ALPHA8 = 0x8C43
 _TEXTURE_UNIT, _JOINT_UNIT = 0, 1
+# the material's other textures: sampler uniform, texture unit, shader switch
+_MATERIAL_TEXTURES = {"emissive_texture": ("u_emissive_texture", 2, "HAS_EMISSIVE_TEXTURE"),
+                      "shade_texture": ("u_shade_texture", 3, "HAS_SHADE_TEXTURE"),
+                      "matcap_texture": ("u_matcap_texture", 4, "HAS_MATCAP")}
 # glTF wrap enum -> moderngl repeat flag (MIRRORED_REPEAT is drawn as REPEAT, CLAMP_TO_EDGE clamps)
 _WRAP = {10497: True, 33071: False, 33648: True}
 _EMPTY_WEIGHTS: Mapping[str, float] = MappingProxyType({})
@@ -161,6 +165,8 @@ class _Program:
         self.uniforms = {name: member for name, member in ((n, self.program[n]) for n in self.program)
                          if isinstance(member, moderngl.Uniform)}
         self.frame = -1  # the last frame whose camera uniforms were set
+        self.material: Material | None = None  # the material whose uniforms are set now
+        self.uv: tuple[float, float, float, float] | None = None
 
     def set(self, name: str, value: object) -> None:
         uniform = self.uniforms.get(name)
@@ -177,21 +183,21 @@ class _Program:
 
 
 class _ProgramCache:
-    """Shader variants by (skin influences, textured, alpha mask, shading, outline), compiled on first use."""
+    """Shader variants by their compile-time switches (skin influences, textures, alpha mask,
+    shading, outline), compiled on first use and shared by every primitive that needs them."""
 
     def __init__(self, ctx: moderngl.Context) -> None:
         self._ctx = ctx
-        self._programs: dict[tuple[int, bool, bool, int, bool], _Program] = {}
+        self._programs: dict[tuple[tuple[str, int], ...], _Program] = {}
 
-    def get(self, influences: int, textured: bool, alpha_mask: bool, shading: int = 0,
-            outline: bool = False) -> _Program:
-        key = (influences, textured, alpha_mask, shading, outline)
+    def get(self, **defines: int) -> _Program:
+        key = tuple(sorted(defines.items()))
         if key not in self._programs:
-            program = _Program(self._ctx, {"SKIN_INFLUENCES": influences, "HAS_TEXTURE": int(textured),
-                                           "ALPHA_MASK": int(alpha_mask), "SHADING": shading,
-                                           "OUTLINE": int(outline)})
+            program = _Program(self._ctx, dict(key))
             program.set("u_base_texture", _TEXTURE_UNIT)
             program.set("u_joint_texture", _JOINT_UNIT)
+            for sampler, unit, _ in _MATERIAL_TEXTURES.values():
+                program.set(sampler, unit)
             self._programs[key] = program
         return self._programs[key]
 
@@ -210,18 +216,25 @@ def _influences(prim: Primitive) -> int:
 class _GpuPrimitive:
     """GPU buffers, vertex array, shader variant and material of one primitive of one mesh instance."""
 
-    def __init__(self, programs: _ProgramCache, prim: Primitive, texture: moderngl.Texture | None,
+    def __init__(self, programs: _ProgramCache, prim: Primitive, textures: Mapping[str, moderngl.Texture],
                  skinned: bool) -> None:
         n = prim.vertex_count
-        self.material: Material = prim.material
-        self.texture = texture
+        mat = self.material = prim.material
+        self.texture = textures.get("base_color_texture")
+        # (unit, texture) pairs bound before each draw; the outline pass only needs the base colour
+        self.bindings = tuple((_MATERIAL_TEXTURES[name][1], tex) for name, tex in textures.items()
+                              if name in _MATERIAL_TEXTURES)
         self.morph = _MorphBlender(prim)
         influences = _influences(prim) if skinned else 0
-        mask = prim.material.alpha_mode == "MASK"
-        self.program = programs.get(influences, texture is not None, mask, _SHADING.get(prim.material.shading, 0))
+        common = {"SKIN_INFLUENCES": influences, "HAS_TEXTURE": int(self.texture is not None),
+                  "ALPHA_MASK": int(mat.alpha_mode == "MASK")}
+        self.program = programs.get(**common, SHADING=_SHADING.get(mat.shading, 0), OUTLINE=0,
+                                    **{define: int(name in textures) for name, (_, _, define) in _MATERIAL_TEXTURES.items()})
         # MToon outline: a second, inverted-hull draw of the same buffers (opaque materials only)
-        self.outline_program = (programs.get(influences, texture is not None, mask, 2, True)
-                                if prim.material.outline_width > 0 and prim.material.alpha_mode != "BLEND" else None)
+        outline = {OutlineMode.WORLD: 1, OutlineMode.SCREEN: 2}.get(mat.outline_mode, 0)
+        self.outline_program = (programs.get(**common, SHADING=2, OUTLINE=outline,
+                                             **{define: 0 for _, _, define in _MATERIAL_TEXTURES.values()})
+                                if outline and mat.outline_width > 0 and mat.alpha_mode != "BLEND" else None)
         ctx = self.program.program.ctx
         static = np.zeros(n, dtype=[("uv", "f4", 2), ("color", "f4", 4), ("joints", "u2", 4), ("weights", "f4", 4)])
         static["uv"] = prim.uv0 if prim.uv0 is not None else 0.0
@@ -284,8 +297,12 @@ class _GpuScene:
                     if skinned and prim.vertex_count and int(prim.joints.max()) >= len(avatar.skins[inst.skin].joints):
                         raise AvatarLoadError("A mesh refers to a bone its skin does not have.",
                                               "Re-export the avatar from your 3D tool.")
-                    texture = self._texture(ctx, prim.material.base_color_texture, max_size)
-                    gpu = _GpuPrimitive(programs, prim, texture, skinned)
+                    textures = {}
+                    for name in ("base_color_texture", *_MATERIAL_TEXTURES):
+                        texture = self._texture(ctx, getattr(prim.material, name), max_size)
+                        if texture is not None:
+                            textures[name] = texture
+                    gpu = _GpuPrimitive(programs, prim, textures, skinned)
                     self.items.append(_DrawItem(inst.node, inst.mesh, inst.skin if skinned else None, gpu))
         except AvatarLoadError:
             self.release()
@@ -300,7 +317,9 @@ class _GpuScene:
         self.mesh_targets = [{name: i for i, name in enumerate(mesh.target_names)} for mesh in avatar.meshes]
         self.mesh_weights = [np.zeros(len(mesh.target_names), dtype=np.float32) for mesh in avatar.meshes]
         self.blend_items = [item for item in self.items if item.gpu.material.alpha_mode == "BLEND"]
-        self.solid_items = [item for item in self.items if item.gpu.material.alpha_mode != "BLEND"]
+        # opaque draws grouped by shader variant, then material: fewer program and uniform changes
+        self.solid_items = sorted((item for item in self.items if item.gpu.material.alpha_mode != "BLEND"),
+                                  key=lambda item: (id(item.gpu.program), id(item.gpu.material)))
         self.outline_items = [item for item in self.items if item.gpu.outline_vao is not None]
 
     def _texture(self, ctx: moderngl.Context, texture: Texture | None, max_size: int) -> moderngl.Texture | None:
@@ -457,6 +476,7 @@ class AvatarRenderer:
         self._camera_key: tuple | None = None
         self._uv: Mapping[int, tuple[float, float, float, float]] = _EMPTY_WEIGHTS
         self._camera_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._cull = True  # whether back faces are culled now (changed only when a material needs it)
 
     # --- public API ---
 
@@ -530,7 +550,8 @@ class AvatarRenderer:
         targets = self._targets
         targets.draw.use()
         targets.draw.clear(*self._background, self._alpha, depth=1.0)
-        ctx.enable(moderngl.DEPTH_TEST)
+        ctx.enable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
+        self._cull = True
         for item in scene.solid_items:
             self._draw(item, world, view)
         if scene.outline_items:  # inverted hulls: back faces of the pushed-out surface
@@ -649,13 +670,29 @@ class AvatarRenderer:
             program.write("u_model", _mat4_bytes(world[item.node]))
             normal = np.linalg.inv((view @ world[item.node])[:3, :3])  # (M^-1)^T, stored column-major
             program.write("u_normal_matrix", np.ascontiguousarray(normal, dtype=np.float32).tobytes())
+        uv = self._uv.get(mat.index, (*mat.uv_offset, *mat.uv_scale))
+        if program.material is not mat or program.uv != uv:  # primitives are drawn grouped by material
+            self._set_material(program, mat, uv)
+        if gpu.texture is not None:
+            gpu.texture.use(_TEXTURE_UNIT)
+        if not outline:
+            for unit, texture in gpu.bindings:
+                texture.use(unit)
+        cull = outline or not mat.double_sided
+        if cull != self._cull:
+            (ctx.enable if cull else ctx.disable)(moderngl.CULL_FACE)
+            self._cull = cull
+        (gpu.outline_vao if outline else gpu.vao).render(moderngl.TRIANGLES)
+
+    @staticmethod
+    def _set_material(program: _Program, mat: Material, uv: tuple[float, float, float, float]) -> None:
         program.set("u_base_color", mat.base_color_factor)
         program.set("u_metallic", mat.metallic)
         program.set("u_roughness", mat.roughness)
         program.set("u_emissive", mat.emissive)
         program.set("u_alpha_cutoff", mat.alpha_cutoff)
         program.set("u_blend", mat.alpha_mode == "BLEND")
-        program.set("u_uv_transform", self._uv.get(mat.index, (*mat.uv_offset, *mat.uv_scale)))
+        program.set("u_uv_transform", uv)
         if mat.shading == "mtoon":
             program.set("u_shade_color", mat.shade_color)
             program.set("u_toony", mat.shading_toony)
@@ -663,15 +700,11 @@ class AvatarRenderer:
             program.set("u_rim_color", mat.rim_color)
             program.set("u_rim_power", mat.rim_fresnel_power)
             program.set("u_rim_lift", mat.rim_lift)
+            program.set("u_rim_mix", mat.rim_lighting_mix)
+            program.set("u_matcap_factor", mat.matcap_factor)
             program.set("u_outline_color", mat.outline_color)
             program.set("u_outline_width", mat.outline_width)
-        if gpu.texture is not None:
-            gpu.texture.use(_TEXTURE_UNIT)
-        if mat.double_sided and not outline:
-            ctx.disable(moderngl.CULL_FACE)
-        else:
-            ctx.enable(moderngl.CULL_FACE)
-        (gpu.outline_vao if outline else gpu.vao).render(moderngl.TRIANGLES)
+        program.material, program.uv = mat, uv
 
 
 def benchmark_render(avatar: Avatar, options: RenderOptions = RenderOptions(), frames: int = 120) -> dict:

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import pygltflib
 
-from engine.avatar.loading import vrm0, vrm1
+from engine.avatar.loading import compression, vrm0, vrm1
 from engine.avatar.model import REPEAT, Avatar, Material, Mesh, Node, Primitive, Skin, Texture, decompose_matrix
 from engine.errors import AvatarLoadError
 
@@ -149,6 +149,7 @@ class _GltfReader:
         self.gltf = gltf
         self.blob = blob
         self._buffers: dict[int, bytes] = {}
+        self._decoded_views: dict[int, memoryview] = {}  # EXT_meshopt_compression views, decoded once
         self._images: dict[int, np.ndarray | None] = {}
         self._materials: dict[int | None, Material] = {}
         self._vrm0_materials = self._vrm0_material_properties()
@@ -174,6 +175,9 @@ class _GltfReader:
 
     def read(self) -> Avatar:
         g = self.gltf
+        unsupported = compression.unsupported_required(g.extensionsRequired)
+        if unsupported is not None:
+            raise self.fail(*unsupported)
         try:
             meshes = tuple(self._mesh(i) for i in range(len(g.meshes)))
             skins = tuple(self._skin(i) for i in range(len(g.skins)))
@@ -390,26 +394,42 @@ class _GltfReader:
                 offset, scale = transform.get("offset") or (0.0, 0.0), transform.get("scale") or (1.0, 1.0)
                 uv_offset = (float(offset[0]), float(offset[1]))
                 uv_scale = (float(scale[0]), float(scale[1]))
-        shading: dict = {}
         extensions = m.extensions or {}
+        fields: dict[str, Any] = {
+            "index": index, "uv_offset": uv_offset, "uv_scale": uv_scale, "name": m.name or f"material{index}",
+            "base_color_factor": tuple(float(v) for v in (pbr.baseColorFactor or (1.0, 1.0, 1.0, 1.0))),
+            "base_color_texture": texture,
+            "metallic": float(1.0 if pbr.metallicFactor is None else pbr.metallicFactor),
+            "roughness": float(1.0 if pbr.roughnessFactor is None else pbr.roughnessFactor),
+            "alpha_mode": (m.alphaMode or "OPAQUE").upper(),
+            "alpha_cutoff": float(0.5 if m.alphaCutoff is None else m.alphaCutoff),
+            "double_sided": bool(m.doubleSided),
+            **self._emission(m, extensions),
+        }
         if "KHR_materials_unlit" in extensions:
-            shading = {"shading": "unlit"}
+            fields["shading"] = "unlit"
         if isinstance(extensions.get(vrm1.MTOON_EXTENSION), dict):
-            shading = vrm1.mtoon_material_fields(extensions[vrm1.MTOON_EXTENSION])
+            fields.update(vrm1.mtoon_material_fields(extensions[vrm1.MTOON_EXTENSION], self._texture_ref))
         elif self._vrm0_materials.get(index):
-            shading = vrm0.vrm0_material_fields(self._vrm0_materials[index]) or shading
-        return Material(
-            index=index, uv_offset=uv_offset, uv_scale=uv_scale, **shading,
-            name=m.name or f"material{index}",
-            base_color_factor=tuple(float(v) for v in (pbr.baseColorFactor or (1.0, 1.0, 1.0, 1.0))),
-            base_color_texture=texture,
-            metallic=float(1.0 if pbr.metallicFactor is None else pbr.metallicFactor),
-            roughness=float(1.0 if pbr.roughnessFactor is None else pbr.roughnessFactor),
-            alpha_mode=(m.alphaMode or "OPAQUE").upper(),
-            alpha_cutoff=float(0.5 if m.alphaCutoff is None else m.alphaCutoff),
-            double_sided=bool(m.doubleSided),
-            emissive=tuple(float(v) for v in (m.emissiveFactor or (0.0, 0.0, 0.0))),
-        )
+            fields.update(vrm0.vrm0_material_fields(self._vrm0_materials[index], self._texture_ref))
+        return Material(**fields)
+
+    def _emission(self, m: pygltflib.Material, extensions: dict) -> dict[str, Any]:
+        """glTF emission: ``emissiveFactor x emissiveTexture`` (x ``KHR_materials_emissive_strength``)."""
+        factor = [float(v) for v in (m.emissiveFactor or (0.0, 0.0, 0.0))]
+        strength = extensions.get("KHR_materials_emissive_strength")
+        if isinstance(strength, dict):
+            factor = [v * float(strength.get("emissiveStrength", 1.0)) for v in factor]
+        texture = None
+        if m.emissiveTexture is not None and any(factor):
+            texture = self._texture(m.emissiveTexture.index, m.emissiveTexture.texCoord or 0)
+        return {"emissive": tuple(factor), "emissive_texture": texture}
+
+    def _texture_ref(self, ref: Any) -> Texture | None:
+        """A texture from a VRM material's reference: a texture index (0.x) or ``{"index": i}`` (1.0)."""
+        if isinstance(ref, dict):
+            ref = ref.get("index")
+        return self._texture(ref, 0) if isinstance(ref, int) else None
 
     def _texture(self, index: int, texcoord: int) -> Texture | None:
         g = self.gltf
@@ -417,7 +437,8 @@ class _GltfReader:
             log.warning("%s: material refers to missing texture %d; using white.", self.path.name, index)
             return None
         tex = g.textures[index]
-        image = self._image(tex.source) if tex.source is not None else None
+        source = compression.texture_image_source(tex)
+        image = self._image(source) if source is not None else None
         if image is None:
             return None
         wrap_s = wrap_t = REPEAT
@@ -488,11 +509,25 @@ class _GltfReader:
         if not 0 <= index < len(g.bufferViews):
             raise self.fail(f"an accessor refers to missing buffer view {index}")
         view = g.bufferViews[index]
+        meshopt = compression.meshopt_view(view.extensions)
+        if meshopt is not None:
+            return self._meshopt_view_bytes(index, meshopt)
         data = self._buffer(view.buffer)
         start = view.byteOffset or 0
         if start + view.byteLength > len(data):
             raise self.fail(f"buffer view {index} runs past the end of its buffer")
         return memoryview(data)[start:start + view.byteLength]
+
+    def _meshopt_view_bytes(self, index: int, ext: dict) -> memoryview:
+        if index not in self._decoded_views:
+            try:
+                data = self._buffer(int(ext["buffer"]))
+                start = int(ext.get("byteOffset", 0))
+                decoded = compression.decode_meshopt(ext, memoryview(data)[start:start + int(ext["byteLength"])])
+            except (KeyError, TypeError, ValueError) as error:
+                raise self.fail(f"compressed buffer view {index} cannot be decoded ({error})") from error
+            self._decoded_views[index] = memoryview(decoded)
+        return self._decoded_views[index]
 
     def _raw(self, view_index: int, byte_offset: int, component: int, width: int, count: int,
              stride: int | None = None) -> np.ndarray:

@@ -10,11 +10,11 @@ material fields (``vrm0_material_fields``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.avatar.expressions import Expression, ExpressionManager, MorphBind
-from engine.avatar.model import Avatar
+from engine.avatar.model import Avatar, OutlineMode, Texture
 from engine.avatar.vrm import LookAt, Meta, RangeMap, VrmInfo
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,13 @@ PRESET_NAMES: dict[str, str] = {
     "lookup": "lookUp", "lookdown": "lookDown", "lookleft": "lookLeft", "lookright": "lookRight",
     "neutral": "neutral",
 }
+
+
+TextureLookup = Callable[[Any], Texture | None]  # a VRM texture reference -> the decoded texture
+
+
+def no_texture(_ref: Any) -> Texture | None:
+    return None
 
 
 def _float(value: Any, default: float) -> float:
@@ -112,16 +119,18 @@ def import_vrm0(ext: Mapping[str, Any], avatar: Avatar) -> VrmInfo:
                    expressions=ExpressionManager(tuple(expressions.values())))
 
 
-def vrm0_material_fields(props: Mapping[str, Any]) -> dict:
+def vrm0_material_fields(props: Mapping[str, Any], texture: TextureLookup = no_texture) -> dict:
     """Material fields of one VRM 0.x ``materialProperties`` entry using the ``VRM/MToon`` shader.
 
-    VRM 0.x stores colours in sRGB and widths in centimetres; shade toony/shift are converted to
-    used as they are (an approximation of UniVRM's 0.x -> 1.0 migration).
+    VRM 0.x stores colours in sRGB and world outline widths in centimetres; shade toony/shift are
+    used as they are (an approximation of UniVRM's 0.x -> 1.0 migration). ``texture`` resolves the
+    texture indices of ``textureProperties`` (``_ShadeTexture``, ``_SphereAdd``).
     """
     if props.get("shader") != "VRM/MToon":
         return {}
     floats = props.get("floatProperties") or {}
     vectors = props.get("vectorProperties") or {}
+    textures = props.get("textureProperties") or {}
 
     def colour(key: str, default: tuple) -> tuple[float, float, float]:
         value = vectors.get(key)
@@ -131,19 +140,23 @@ def vrm0_material_fields(props: Mapping[str, Any]) -> dict:
 
     toony0 = min(max(_float(floats.get("_ShadeToony"), 0.9), 0.0), 1.0)
     shift0 = min(max(_float(floats.get("_ShadeShift"), 0.0), -1.0), 1.0)
-    mode = int(_float(floats.get("_OutlineWidthMode"), 0.0))
-    width = _float(floats.get("_OutlineWidth"), 0.0) * 0.01 if mode == 1 else 0.0
-    if mode == 2:
-        width = _float(floats.get("_OutlineWidth"), 0.0) * 0.005
+    # _OutlineWidthMode 1: world, in centimetres; 2: screen, 0.01 clip units per unit (half a frame height is 1)
+    mode = {1: OutlineMode.WORLD, 2: OutlineMode.SCREEN}.get(int(_float(floats.get("_OutlineWidthMode"), 0.0)),
+                                                             OutlineMode.NONE)
+    width = max(_float(floats.get("_OutlineWidth"), 0.0), 0.0) * (0.01 if mode is OutlineMode.WORLD else 0.005)
     return {
         "shading": "mtoon",
         "shade_color": colour("_ShadeColor", (0.0, 0.0, 0.0)),
+        "shade_texture": texture(textures.get("_ShadeTexture")),
         "shading_toony": toony0,
         "shading_shift": shift0,
         "rim_color": colour("_RimColor", (0.0, 0.0, 0.0)),
         "rim_fresnel_power": max(_float(floats.get("_RimFresnelPower"), 1.0), 0.0),
         "rim_lift": _float(floats.get("_RimLift"), 0.0),
-        "outline_width": max(width, 0.0),
+        "rim_lighting_mix": min(max(_float(floats.get("_RimLightingMix"), 0.0), 0.0), 1.0),
+        "matcap_texture": texture(textures.get("_SphereAdd")),
+        "outline_mode": mode if width > 0 else OutlineMode.NONE,
+        "outline_width": width if mode is not OutlineMode.NONE else 0.0,
         "outline_color": colour("_OutlineColor", (0.0, 0.0, 0.0)),
     }
 

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.avatar.expressions import OVERRIDE_TYPES, PRESETS, Expression, ExpressionManager, MorphBind, TextureTransformBind
-from engine.avatar.model import Avatar
+from engine.avatar.loading.vrm0 import TextureLookup, no_texture
+from engine.avatar.model import Avatar, OutlineMode
 from engine.avatar.vrm import LookAt, Meta, RangeMap, VrmInfo
 
 log = logging.getLogger(__name__)
@@ -124,8 +125,11 @@ def import_vrm1(ext: Mapping[str, Any], avatar: Avatar,
                    expressions=ExpressionManager(tuple(expressions.values()), dict(rest_uv or {})))
 
 
-def mtoon_material_fields(ext: Mapping[str, Any], unlit: bool = False) -> dict:
-    """Material fields of a ``VRMC_materials_mtoon`` object (colours are linear in VRM 1.0)."""
+def mtoon_material_fields(ext: Mapping[str, Any], texture: TextureLookup = no_texture) -> dict:
+    """Material fields of a ``VRMC_materials_mtoon`` object (colours are linear in VRM 1.0).
+
+    ``texture`` resolves texture references (``{"index": i}``): the shade multiply and matcap textures.
+    """
 
     def colour(key: str, default: tuple) -> tuple[float, float, float]:
         value = ext.get(key)
@@ -133,19 +137,25 @@ def mtoon_material_fields(ext: Mapping[str, Any], unlit: bool = False) -> dict:
             return tuple(_float(v, d) for v, d in zip(value[:3], default))
         return default
 
-    mode = ext.get("outlineWidthMode", "none")
-    width = _float(ext.get("outlineWidthFactor"), 0.0) if mode == "worldCoordinates" else 0.0
-    if mode == "screenCoordinates":  # a fraction of the screen height: about 0.5 mm at webcam distance per 0.001
-        width = _float(ext.get("outlineWidthFactor"), 0.0) * 0.5
+    try:
+        mode = OutlineMode(ext.get("outlineWidthMode", "none"))
+    except ValueError:
+        mode = OutlineMode.NONE
+    width = max(_float(ext.get("outlineWidthFactor"), 0.0), 0.0) if mode is not OutlineMode.NONE else 0.0
     return {
         "shading": "mtoon",
         "shade_color": colour("shadeColorFactor", (0.0, 0.0, 0.0)),
+        "shade_texture": texture(ext.get("shadeMultiplyTexture")),
         "shading_toony": min(max(_float(ext.get("shadingToonyFactor"), 0.9), 0.0), 1.0),
         "shading_shift": min(max(_float(ext.get("shadingShiftFactor"), 0.0), -1.0), 1.0),
         "rim_color": colour("parametricRimColorFactor", (0.0, 0.0, 0.0)),
         "rim_fresnel_power": max(_float(ext.get("parametricRimFresnelPowerFactor"), 5.0), 0.0),
         "rim_lift": _float(ext.get("parametricRimLiftFactor"), 0.0),
-        "outline_width": max(width, 0.0),
+        "rim_lighting_mix": min(max(_float(ext.get("rimLightingMixFactor"), 1.0), 0.0), 1.0),
+        "matcap_texture": texture(ext.get("matcapTexture")),
+        "matcap_factor": colour("matcapFactor", (1.0, 1.0, 1.0)),
+        "outline_mode": mode if width > 0 else OutlineMode.NONE,
+        "outline_width": width,
         "outline_color": colour("outlineColorFactor", (0.0, 0.0, 0.0)),
     }
 
