@@ -4,7 +4,8 @@ VRM data (``VRMC_vrm`` 1.0 or ``VRM`` 0.x) is read by ``vrm1.py`` / ``vrm0.py`` 
 ``Avatar.vrm``; materials get their ``KHR_texture_transform``, ``KHR_materials_unlit`` and MToon
 parameters here.
 
-pygltflib parses the JSON; this module resolves buffers, reads accessors (strided, sparse,
+pygltflib parses the JSON; this module resolves buffers (meshopt-compressed views are decoded by
+``compression.py``, which also names unsupported required extensions), reads accessors (strided, sparse,
 normalised integers), decodes images with OpenCV and builds the immutable model. Every problem a
 user can cause becomes an ``AvatarLoadError`` with one line saying what is wrong and a hint; a
 texture that does not decode only logs a warning and renders white.
