@@ -123,10 +123,15 @@ def decode(path: Path) -> tuple[list[np.ndarray], float]:
         return frames, float(stream.average_rate)
 
 
+def frozen_clock() -> float:
+    """A clock for tests that feed frames faster than real time: every frame arrives at once."""
+    return 0.0
+
+
 def test_file_sink_writes_every_frame(tmp_path):
     path = tmp_path / "out.mp4"
     colours = [(220, 20, 20), (20, 220, 20), (20, 20, 220)] * 4
-    with VideoFileSink(path) as sink:
+    with VideoFileSink(path, clock=frozen_clock) as sink:
         sink.open(96, 64, 30)
         for i, colour in enumerate(colours):
             sink.write(rendered(solid(96, 64, colour), sequence=i))
@@ -142,7 +147,7 @@ def test_file_sink_pads_odd_sizes_by_repeating_the_edge(tmp_path):
     path = tmp_path / "odd.mp4"
     image = solid(33, 17, (20, 20, 220))
     image[:, -1] = (220, 20, 20)  # last column red: the padding column must repeat it
-    with VideoFileSink(path) as sink:
+    with VideoFileSink(path, clock=frozen_clock) as sink:
         sink.open(33, 17, 25)
         for i in range(3):
             sink.write(rendered(image, sequence=i))
@@ -157,12 +162,32 @@ def test_file_sink_never_drops_frames_when_the_queue_fills(tmp_path):
     writes = 3 * VideoFileSink.QUEUE_FRAMES
     rng = np.random.default_rng(1)
     noisy = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)  # hard to encode: the queue fills
-    with VideoFileSink(path) as sink:
+    with VideoFileSink(path, clock=frozen_clock) as sink:
         sink.open(160, 120, 30)
         for i in range(writes):
             sink.write(rendered(noisy, sequence=i))
     frames, _ = decode(path)
     assert len(frames) == writes
+
+
+def test_file_sink_records_real_time_when_frames_arrive_late(tmp_path):
+    # a slow machine: 14 s at 30 fps, but only about 2 in 3 frames rendered, at jittered times
+    path = tmp_path / "slow.mp4"
+    rng = np.random.default_rng(5)
+    times = np.sort(rng.uniform(0.0, 14.0, 280))
+    times[0], times[-1] = 0.0, 14.0 - 1 / 30
+    now = iter(times)
+    colours = [(220, 20, 20), (20, 20, 220)]
+    with VideoFileSink(path, clock=lambda: next(now)) as sink:
+        sink.open(64, 48, 30)
+        for i in range(len(times)):
+            sink.write(rendered(solid(64, 48, colours[i % 2]), sequence=i))
+    frames, fps = decode(path)
+    assert len(frames) / fps == pytest.approx(14.0, abs=2 / 30)  # not the 9.3 s of 280 frames
+    assert sink.frames_repeated == len(frames) - len(times)
+    # a missed slot shows the frame before it: the frame at 7 s is the one written last before 7 s
+    shown = int(np.searchsorted(times, 7.0 + 0.5 / 30, side="right")) - 1
+    assert np.abs(frames[210][24, 32].astype(int) - colours[shown % 2]).max() < 40
 
 
 def test_file_sink_errors(tmp_path):

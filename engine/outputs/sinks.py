@@ -17,6 +17,7 @@ import os
 import queue
 import sys
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from fractions import Fraction
@@ -197,8 +198,11 @@ _STOP = object()  # queue sentinel: flush and end the encoder thread
 class VideoFileSink(_SinkBase):
     """Frames to an MP4 file: H.264 (libx264 by default), yuv420p, constant frame rate.
 
-    Frame ``n`` written gets presentation time ``n / fps`` (its position in the file), so the file
-    plays at ``fps`` whatever the spacing of the ``write`` calls. yuv420p needs even sizes: an odd
+    The file runs in real time: each written frame takes the output slot of its arrival time
+    (``round((t - t_first) * fps)``, never earlier than the slot after the previous frame), and the
+    slots a slow machine missed repeat the previous frame, so a 14 s session records 14 s even when
+    only 20 of 30 frames a second were rendered (with audio alongside, nothing drifts). ``clock``
+    is the time source (``time.monotonic``; tests pass their own). yuv420p needs even sizes: an odd
     width or height is padded by one pixel, repeating the last column or row.
 
     Encoding runs on one worker thread (FFmpeg releases the GIL while encoding). ``write`` converts
@@ -214,9 +218,15 @@ class VideoFileSink(_SinkBase):
     QUEUE_FRAMES = 8
 
     def __init__(
-        self, path: str | Path, *, codec: str = "libx264", crf: int = 20, preset: str = "veryfast"
+        self, path: str | Path, *, codec: str = "libx264", crf: int = 20, preset: str = "veryfast",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path = Path(path)
+        self.clock = clock
+        self.frames_repeated = 0  # output slots filled with the previous frame
+        self._fps = 30.0
+        self._t_first: float | None = None
+        self._previous: av.VideoFrame | None = None
         self.codec = codec
         self.crf = crf
         self.preset = preset
@@ -259,7 +269,8 @@ class VideoFileSink(_SinkBase):
         self._pad = (height % 2, width % 2)
         self._shape = (height, width, 3)
         self._error, self._error_reported = None, False
-        self._queued = self.frames_written = 0
+        self._queued = self.frames_written = self.frames_repeated = 0
+        self._fps, self._t_first, self._previous = float(fps), None, None
         self._worker = threading.Thread(
             target=self._encode_loop, args=(container, stream), name="video-file-sink", daemon=True
         )
@@ -284,7 +295,9 @@ class VideoFileSink(_SinkBase):
             except (av.FFmpegError, OSError) as exc:
                 self._error = self._fail(what, exc)
 
-    def _encode(self, container: av.container.OutputContainer, stream: av.VideoStream, frame: av.VideoFrame) -> None:
+    def _encode(self, container: av.container.OutputContainer, stream: av.VideoStream,
+                item: tuple[av.VideoFrame, int]) -> None:
+        frame, frame.pts = item  # a repeated frame is queued again with its new slot
         container.mux(stream.encode(frame))
         self.frames_written += 1
 
@@ -297,9 +310,16 @@ class VideoFileSink(_SinkBase):
         if any(self._pad):
             image = np.pad(image, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
         video_frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-        video_frame.pts = self._queued
-        self._queued += 1
-        self._queue.put(video_frame)
+        now = self.clock()
+        if self._t_first is None:
+            self._t_first = now
+        slot = max(self._queued, round((now - self._t_first) * self._fps))
+        if self._previous is not None:
+            for missed in range(self._queued, slot):  # frames the output missed: hold the last image
+                self._queue.put((self._previous, missed))
+                self.frames_repeated += 1
+        self._queue.put((video_frame, slot))
+        self._previous, self._queued = video_frame, slot + 1
 
     def close(self) -> None:
         """Flush the encoder and finish the file. Idempotent, thread-safe. Raises ``SinkError``
