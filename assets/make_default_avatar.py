@@ -71,8 +71,14 @@ JOINT_POSITIONS: dict[str, tuple[float, float, float]] = {
     "Chest": (0.0, 1.30, -0.02),
     "Neck": (0.0, 1.43, -0.022),
     "Head": (0.0, 1.535, -0.012),
+    # the ponytail's spring-bone chain (VRMC_springBone), hanging behind the neck
+    "Ponytail1": (0.0, 1.62, -0.115),
+    "Ponytail2": (0.0, 1.53, -0.145),
+    "Ponytail3": (0.0, 1.44, -0.155),
+    "PonytailTip": (0.0, 1.35, -0.15),
 }
-SKIN_JOINTS = ("Chest", "Neck", "Head")
+PONYTAIL = ("Ponytail1", "Ponytail2", "Ponytail3", "PonytailTip")
+SKIN_JOINTS = ("Chest", "Neck", "Head", *PONYTAIL[:-1])
 CHEST, NECK, HEAD = range(3)
 
 
@@ -741,6 +747,43 @@ def build_hair() -> Part:
     return Part("hair", pos, tris, ["Hair"] * len(tris))
 
 
+def build_ponytail() -> Part:
+    """A tapered tube of hair along the ponytail joints, tagged with its position along the chain
+    (``chain``: 0 at the root joint, 1 per bone) for its skin weights."""
+    joints = np.array([JOINT_POSITIONS[n] for n in PONYTAIL])
+    rows, ring = 10, 10  # 190 triangles: the avatar stays within its 30k budget
+    u = np.linspace(0.0, len(joints) - 1.0, rows)
+    path = np.array([np.interp(u, np.arange(len(joints)), joints[:, k]) for k in range(3)]).T
+    radius = 0.026 * (1.0 - 0.8 * u / u[-1]) * np.clip(1.2 * (1.0 - (u / u[-1]) ** 6), 0.0, 1.0) + 0.0015
+    tangent = normalize(np.gradient(path, axis=0))
+    side = normalize(np.cross(tangent, [1.0, 0.0, 0.0]))
+    across = np.cross(tangent, side)
+    angle = np.linspace(0.0, 2 * np.pi, ring, endpoint=False)
+    pos = (path[:, None, :] + radius[:, None, None] * (np.cos(angle)[None, :, None] * side[:, None, :]
+                                                       + np.sin(angle)[None, :, None] * across[:, None, :]))
+    pos = np.concatenate([pos.reshape(-1, 3), path[-1:]])
+    tris = grid_triangles(rows, ring, wrap=True)
+    tip = len(pos) - 1
+    last = (rows - 1) * ring + np.arange(ring)
+    tris = np.concatenate([tris, np.column_stack([last, np.roll(last, -1), np.full(ring, tip)])])
+    tris = orient_outward(pos, tris, path.mean(axis=0))
+    chain = np.concatenate([np.repeat(u, ring), u[-1:]])
+    return Part("ponytail", pos, tris, ["Hair"] * len(tris), tags={"chain": chain})
+
+
+def ponytail_weights(chain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each vertex between the two bones nearest its place on the chain (bone k spans k..k+1)."""
+    bones = len(PONYTAIL) - 1
+    at = np.clip(chain - 0.5, 0.0, bones - 1.0)
+    first = np.minimum(np.floor(at).astype(int), bones - 2)
+    t = at - first
+    joints = np.zeros((len(chain), 4), dtype=np.uint8)
+    joints[:, 0], joints[:, 1] = HEAD + 1 + first, HEAD + 2 + first
+    weights = np.zeros((len(chain), 4))
+    weights[:, 0], weights[:, 1] = 1.0 - t, t
+    return joints, weights
+
+
 def _compact(pos: np.ndarray, tris: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Drop unreferenced vertices."""
     used, inverse = np.unique(tris, return_inverse=True)
@@ -1035,6 +1078,8 @@ def part_weights(part: Part) -> tuple[np.ndarray, np.ndarray]:
         return neck_weights(part.pos)
     if part.name == "torso":
         return rigid_weights(len(part.pos), CHEST)
+    if part.name == "ponytail":
+        return ponytail_weights(part.tag("chain"))
     return rigid_weights(len(part.pos), HEAD)
 
 
@@ -1125,12 +1170,12 @@ def write_glb(path: Path, face_parts: list[Part], body_parts: list[Part], rig: R
             emissiveFactor=list(CATCH_LIGHT_EMISSIVE) if name == "CatchLight" else None))
 
     # nodes
-    names = ["Root", "Hips", "Spine", "Chest", "Neck", "Head", "LeftEye", "RightEye", "Face", "Body"]
+    names = ["Root", "Hips", "Spine", "Chest", "Neck", "Head", "LeftEye", "RightEye", "Face", "Body", *PONYTAIL]
     idx = {n: i for i, n in enumerate(names)}
     world = {k: np.array(v) for k, v in JOINT_POSITIONS.items()}
     world["LeftEye"], world["RightEye"] = eyes["left"], eyes["right"]
     parent = {"Hips": "Root", "Spine": "Hips", "Chest": "Spine", "Neck": "Chest", "Head": "Neck",
-              "LeftEye": "Head", "RightEye": "Head"}
+              "LeftEye": "Head", "RightEye": "Head", **dict(zip(PONYTAIL, ("Head", *PONYTAIL[:-1])))}
     for n in names:
         node = gl.Node(name=n)
         if n in parent:
@@ -1213,14 +1258,17 @@ def write_glb(path: Path, face_parts: list[Part], body_parts: list[Part], rig: R
     g.nodes[idx["LeftEye"]].mesh = 2
     g.nodes[idx["RightEye"]].mesh = 2
 
+    # the ponytail swings (read by avatarcam from the GLB too; other glTF tools ignore it)
+    g.extensions = {"VRMC_springBone": spring_bone_extension(idx)}
+    g.extensionsUsed = ["VRMC_springBone"]
     g.buffers = [gl.Buffer(byteLength=len(w.blob))]
     g.set_binary_blob(bytes(w.blob))
     path.parent.mkdir(parents=True, exist_ok=True)
     g.save_binary(str(path))
     stats = {"triangles": tri_total, "vertices": vert_total, "bytes": path.stat().st_size}
     if vrm_path is not None:  # the same model plus the VRMC_vrm extension
-        g.extensions = {"VRMC_vrm": vrm_extension(idx, names52, eyes)}
-        g.extensionsUsed = ["VRMC_vrm"]
+        g.extensions = {"VRMC_vrm": vrm_extension(idx, names52, eyes), **g.extensions}
+        g.extensionsUsed = ["VRMC_vrm", "VRMC_springBone"]
         g.save_binary(str(vrm_path))
         stats["vrm_bytes"] = vrm_path.stat().st_size
     return stats
@@ -1293,6 +1341,27 @@ def vrm_extension(idx: dict[str, int], names52: list[str], eyes: dict[str, np.nd
 # ----------------------------------------------------------------------------------------------
 # Assembly
 # ----------------------------------------------------------------------------------------------
+def spring_bone_extension(idx: dict[str, int]) -> dict:
+    """``VRMC_springBone``: the ponytail chain, kept off the head (sphere) and the back (capsule)."""
+    head, chest = np.array(JOINT_POSITIONS["Head"]), np.array(JOINT_POSITIONS["Chest"])
+    head_offset = [round(float(v), 4) for v in HEAD_CENTRE - head]
+    return {
+        "specVersion": "1.0",
+        "colliders": [
+            {"node": idx["Head"], "shape": {"sphere": {"offset": head_offset, "radius": 0.095}}},
+            {"node": idx["Chest"], "shape": {"capsule": {"offset": [0.0, 0.0, -0.01], "radius": 0.075,
+                                                          "tail": [0.0, round(1.47 - float(chest[1]), 4), -0.01]}}},
+        ],
+        "colliderGroups": [{"name": "Body", "colliders": [0, 1]}],
+        "springs": [{
+            "name": "Ponytail",
+            "joints": [{"node": idx[n], "hitRadius": 0.02, "stiffness": 0.8, "gravityPower": 0.4,
+                        "gravityDir": [0.0, -1.0, 0.0], "dragForce": 0.35} for n in PONYTAIL],
+            "colliderGroups": [0],
+        }],
+    }
+
+
 def eye_centres() -> dict[str, np.ndarray]:
     """Eyeball centres: set back from the (socketed) skin so the front stands out by EYE_PROTRUSION."""
     skin = point_toward(EYE_X, EYE_Y)
@@ -1309,7 +1378,7 @@ def build(out: Path, vrm_out: Path | None = None) -> dict[str, int]:
     for side, key in ((1.0, "left"), (-1.0, "right")):
         face_parts += [build_lid(eyes[key], side, True), build_lid(eyes[key], side, False), build_brow(side)]
     face_parts += [build_teeth(lip_z, True), build_teeth(lip_z, False), build_tongue(lip_z)]
-    body_parts = [build_hair(), *build_ears(), build_neck(), build_torso()]
+    body_parts = [build_hair(), build_ponytail(), *build_ears(), build_neck(), build_torso()]
     rig = Rig(face_parts, landmarks, eyes)
     shapes = blendshapes(rig)
     eyeball = build_eyeball()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from engine.avatar.spring_bone import SpringBones
     from engine.avatar.vrm import VrmInfo
 
 REPEAT = 10497  # GL_REPEAT, the glTF default wrap mode
@@ -279,6 +280,7 @@ class Avatar:
     facing: int = 1
     extras: Mapping[str, object] = field(default_factory=dict)  # format-specific data (e.g. VRM)
     vrm: VrmInfo | None = None  # VRM 0.x / 1.0 data (expressions, humanoid, lookAt, meta); None for glTF
+    spring_bones: SpringBones | None = None  # VRMC_springBone / VRM 0.x secondaryAnimation; None: none
 
     # --- lookup ---
 
@@ -362,6 +364,11 @@ class Avatar:
                 end[parent] = max(end[parent], end[node])
         return end
 
+    def _subtree(self, node: int) -> set[int]:
+        """``node`` and every node below it."""
+        start = self._dfs_position.get(node, len(self.dfs_order))
+        return set(self.dfs_order[start:self._subtree_end.get(node, start)])
+
     @cached_property
     def instances(self) -> tuple[MeshInstance, ...]:
         """Every mesh-drawing node reachable from the scene roots, in depth-first order."""
@@ -441,6 +448,9 @@ class Avatar:
         bound (weight >= 0.5) to the head bone or a face bone under it, not part of a hair mesh."""
         world = self.rest_world_matrices
         head_nodes = self._face_nodes()
+        if self.spring_bones is not None:  # swinging hair and accessories are not the face
+            for joint in self.spring_bones.joints:
+                head_nodes -= self._subtree(joint.node)
         points, masks = [], []
         for inst in self.instances:
             hair_mesh = is_hair_name(self.meshes[inst.mesh].name) or is_hair_name(self.nodes[inst.node].name)
@@ -489,7 +499,7 @@ class Avatar:
 
     def head_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """World-space box of the face, chin to crown, for framing: the vertices bound (weight >= 0.5)
-        to the head bone or a face bone under it, without hair meshes, hair bones or headwear.
+        to the head bone or a face bone under it, without hair meshes, hair bones, spring bones or headwear.
 
         Hair that is bound to the head bone itself under another name (a ponytail or long hair in
         the head mesh) would still pull the box down to the waist, so: the box keeps only what lies

@@ -28,6 +28,7 @@ from pathlib import Path
 from engine.animation.animator import Animator, AnimatorOptions
 from engine.avatar import Avatar, load_avatar
 from engine.avatar.retarget import AvatarBinding
+from engine.avatar.spring_bone import SpringBoneRig
 from engine.calibration import Calibration
 from engine.errors import AvatarcamError, SinkError
 from engine.output_format import DEFAULT_FPS, DEFAULT_SIZE
@@ -124,6 +125,7 @@ class Pipeline:
         self._calibration: Calibration | None = None  # handed to the render thread's animator
         self._new_look: dict[str, object] = {}  # avatar / background the render thread swaps in
         self._binding: AvatarBinding | None = None  # the render thread's retargeting to the avatar
+        self._springs: SpringBoneRig | None = None  # the avatar's hair and accessories, stepped per frame
         self.error: BaseException | None = None
         self.sink_errors: list[str] = []
         self.gl_renderer = ""
@@ -225,6 +227,7 @@ class Pipeline:
         if "avatar" in look:
             renderer.set_avatar(look["avatar"])
             self._binding = AvatarBinding(look["avatar"])
+            self._springs = SpringBoneRig(look["avatar"])  # a new avatar starts at rest
         if "background" in look:
             renderer.set_background(look["background"])
 
@@ -363,6 +366,7 @@ class Pipeline:
         try:
             self.gl_renderer = renderer.gl_renderer
             self._binding = AvatarBinding(avatar)
+            self._springs = SpringBoneRig(avatar)
             animator = Animator(options.animator)
             # The first draw compiles shaders (~100 ms on a CPU rasteriser): do it before the clock
             # starts, so it neither shows as a missed frame nor hides a render failure until later.
@@ -427,7 +431,7 @@ class Pipeline:
         now = time.monotonic()
         state, emotion = self.emotion.apply(animator.update(face, now, voice), voice, now)
         start = time.perf_counter()
-        image = renderer.render(self._binding.pose(state))
+        image = renderer.render(self._springs.apply(self._binding.pose(state), now))
         render_ms = (time.perf_counter() - start) * 1000.0
         fresh = face is not None
         frame = RenderedFrame(image=image, t_capture=state.t_capture, sequence=sequence, fresh=fresh,

@@ -30,6 +30,7 @@ import pygltflib
 
 from engine.avatar.loading import compression, vrm0, vrm1
 from engine.avatar.model import REPEAT, Avatar, Material, Mesh, Node, Primitive, Skin, Texture, decompose_matrix
+from engine.avatar.spring_bone import SpringBones
 from engine.errors import AvatarLoadError
 
 log = logging.getLogger(__name__)
@@ -199,7 +200,8 @@ class _GltfReader:
             raise self.fail("the file contains no meshes to draw", "Export the avatar with its meshes included.")
         avatar = Avatar(nodes=nodes, meshes=meshes, skins=skins, scene_roots=roots, source=self.path,
                         extras={"extensions": dict(g.extensions or {})})
-        return self._with_vrm(avatar)
+        avatar = self._with_vrm(avatar)
+        return dataclasses.replace(avatar, spring_bones=self._spring_bones(avatar))
 
     def _with_vrm(self, avatar: Avatar) -> Avatar:
         """Add the VRM 1.0 (``VRMC_vrm``) or 0.x (``VRM``) data, if the file has it.
@@ -225,6 +227,21 @@ class _GltfReader:
                         self.path.name, version, type(error).__name__, error)
             return avatar
         return dataclasses.replace(avatar, vrm=info)
+
+    def _spring_bones(self, avatar: Avatar) -> SpringBones | None:
+        """``VRMC_springBone`` (any glTF may carry it) or VRM 0.x ``secondaryAnimation``; unreadable
+        ones cost the secondary motion, not the avatar."""
+        extensions = self.gltf.extensions or {}
+        try:
+            if isinstance(extensions.get(vrm1.SPRING_EXTENSION), dict):
+                return vrm1.read_spring_bones(extensions[vrm1.SPRING_EXTENSION], avatar)
+            if isinstance(extensions.get(vrm0.EXTENSION), dict):
+                return vrm0.read_secondary_animation(extensions[vrm0.EXTENSION], avatar)
+            return None
+        except (AttributeError, TypeError, ValueError, KeyError) as error:
+            log.warning("%s: its spring bones are unreadable (%s: %s); hair and accessories stay still.",
+                        self.path.name, type(error).__name__, error)
+            return None
 
     def _rest_uv(self) -> dict[int, tuple[float, float, float, float]]:
         return {index: (*m.uv_offset, *m.uv_scale) for index, m in self._materials.items()

@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.avatar.expressions import Expression, ExpressionManager, MorphBind
 from engine.avatar.model import Avatar, OutlineMode, Texture
+from engine.avatar.spring_bone import SpringBones, SpringCollider, SpringJoint
 from engine.avatar.vrm import LookAt, Meta, RangeMap, VrmInfo
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,50 @@ def import_vrm0(ext: Mapping[str, Any], avatar: Avatar) -> VrmInfo:
                    expressions=ExpressionManager(tuple(expressions.values())))
 
 
+def read_secondary_animation(ext: Mapping[str, Any], avatar: Avatar) -> SpringBones:
+    """VRM 0.x ``secondaryAnimation``: every node under a bone group's root bones is a joint
+    (its first child is the tail; a chain end gets a virtual 7 cm tail); colliders are spheres
+    whose offset's z is flipped (VRM 0.x stores it in Unity's left-handed axes)."""
+    secondary = ext.get("secondaryAnimation") or {}
+    count = len(avatar.nodes)
+    colliders: list[SpringCollider] = []
+    groups: list[tuple[int, ...]] = []
+    for group in secondary.get("colliderGroups") or []:
+        members: list[int] = []
+        node = group.get("node")
+        if isinstance(node, int) and 0 <= node < count:
+            for raw in group.get("colliders") or []:
+                offset = raw.get("offset") or {}
+                members.append(len(colliders))
+                colliders.append(SpringCollider(node, (_float(offset.get("x"), 0.0), _float(offset.get("y"), 0.0),
+                                                       -_float(offset.get("z"), 0.0)), _float(raw.get("radius"), 0.0)))
+        groups.append(tuple(members))
+    joints: list[SpringJoint] = []
+    taken: set[int] = set()
+    for bone_group in secondary.get("boneGroups") or []:
+        gravity = bone_group.get("gravityDir") or {"x": 0.0, "y": -1.0, "z": 0.0}
+        center = bone_group.get("center")
+        touching = tuple(sorted({c for g in (bone_group.get("colliderGroups") or [])
+                                 if isinstance(g, int) and 0 <= g < len(groups) for c in groups[g]}))
+        settings = {"stiffness": _float(bone_group.get("stiffiness"), 1.0),  # sic: the 0.x key is misspelt
+                    "drag": _float(bone_group.get("dragForce"), 0.4),
+                    "gravity_power": _float(bone_group.get("gravityPower"), 0.0),
+                    "gravity_dir": (_float(gravity.get("x"), 0.0), _float(gravity.get("y"), -1.0),
+                                    _float(gravity.get("z"), 0.0)),
+                    "hit_radius": _float(bone_group.get("hitRadius"), 0.02), "colliders": touching,
+                    "center": center if isinstance(center, int) and 0 <= center < count else None}
+        stack = [b for b in (bone_group.get("bones") or []) if isinstance(b, int) and 0 <= b < count]
+        while stack:
+            node = stack.pop()
+            if node in taken:
+                continue
+            taken.add(node)
+            children = avatar.nodes[node].children
+            joints.append(SpringJoint(node=node, child=children[0] if children else None, **settings))
+            stack.extend(reversed(children))
+    return SpringBones(joints=tuple(joints), colliders=tuple(colliders))
+
+
 def vrm0_material_fields(props: Mapping[str, Any], texture: TextureLookup = no_texture) -> dict:
     """Material fields of one VRM 0.x ``materialProperties`` entry using the ``VRM/MToon`` shader.
 
@@ -161,4 +206,4 @@ def vrm0_material_fields(props: Mapping[str, Any], texture: TextureLookup = no_t
     }
 
 
-__all__ = ["EXTENSION", "PRESET_NAMES", "import_vrm0", "read_look_at", "read_meta", "vrm0_material_fields"]
+__all__ = ["EXTENSION", "PRESET_NAMES", "import_vrm0", "read_secondary_animation", "read_look_at", "read_meta", "vrm0_material_fields"]

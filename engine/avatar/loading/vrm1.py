@@ -14,12 +14,14 @@ from typing import Any
 from engine.avatar.expressions import OVERRIDE_TYPES, PRESETS, Expression, ExpressionManager, MorphBind, TextureTransformBind
 from engine.avatar.loading.vrm0 import TextureLookup, no_texture
 from engine.avatar.model import Avatar, OutlineMode
+from engine.avatar.spring_bone import SpringBones, SpringCollider, SpringJoint
 from engine.avatar.vrm import LookAt, Meta, RangeMap, VrmInfo
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "VRMC_vrm"
 MTOON_EXTENSION = "VRMC_materials_mtoon"
+SPRING_EXTENSION = "VRMC_springBone"
 
 
 def _float(value: Any, default: float) -> float:
@@ -125,6 +127,56 @@ def import_vrm1(ext: Mapping[str, Any], avatar: Avatar,
                    expressions=ExpressionManager(tuple(expressions.values()), dict(rest_uv or {})))
 
 
+def read_spring_bones(ext: Mapping[str, Any], avatar: Avatar) -> SpringBones:
+    """``VRMC_springBone``: springs are joint lists (each joint turns toward the next one), with
+    collider groups of spheres and capsules, and an optional center node."""
+    count = len(avatar.nodes)
+
+    def vec(value: Any, default: tuple[float, float, float]) -> tuple[float, float, float]:
+        if isinstance(value, (list, tuple)) and len(value) >= 3:
+            return (_float(value[0], default[0]), _float(value[1], default[1]), _float(value[2], default[2]))
+        return default
+
+    colliders: list[SpringCollider] = []
+    collider_index: dict[int, int] = {}
+    for i, raw in enumerate(ext.get("colliders") or []):
+        node, shape = raw.get("node"), raw.get("shape") or {}
+        if not isinstance(node, int) or not 0 <= node < count:
+            continue
+        if isinstance(shape.get("capsule"), dict):
+            c = shape["capsule"]
+            collider = SpringCollider(node, vec(c.get("offset"), (0.0, 0.0, 0.0)), _float(c.get("radius"), 0.0),
+                                      vec(c.get("tail"), (0.0, 0.0, 0.0)))
+        elif isinstance(shape.get("sphere"), dict):
+            c = shape["sphere"]
+            collider = SpringCollider(node, vec(c.get("offset"), (0.0, 0.0, 0.0)), _float(c.get("radius"), 0.0))
+        else:
+            continue
+        collider_index[i] = len(colliders)
+        colliders.append(collider)
+    groups = [tuple(collider_index[c] for c in (g.get("colliders") or []) if c in collider_index)
+              for g in (ext.get("colliderGroups") or [])]
+    joints: list[SpringJoint] = []
+    taken: set[int] = set()
+    for spring in ext.get("springs") or []:
+        members = [j for j in (spring.get("joints") or [])
+                   if isinstance(j, dict) and isinstance(j.get("node"), int) and 0 <= j["node"] < count]
+        touching = tuple(sorted({c for g in (spring.get("colliderGroups") or [])
+                                 if isinstance(g, int) and 0 <= g < len(groups) for c in groups[g]}))
+        center = spring.get("center")
+        center = center if isinstance(center, int) and 0 <= center < count else None
+        for joint, child in zip(members, members[1:]):
+            if joint["node"] in taken or avatar.nodes[child["node"]].parent != joint["node"]:
+                continue  # each node is simulated once; a joint's tail must be its child
+            taken.add(joint["node"])
+            joints.append(SpringJoint(
+                node=joint["node"], child=child["node"], stiffness=_float(joint.get("stiffness"), 1.0),
+                drag=_float(joint.get("dragForce"), 0.5), gravity_power=_float(joint.get("gravityPower"), 0.0),
+                gravity_dir=vec(joint.get("gravityDir"), (0.0, -1.0, 0.0)),
+                hit_radius=_float(joint.get("hitRadius"), 0.0), colliders=touching, center=center))
+    return SpringBones(joints=tuple(joints), colliders=tuple(colliders))
+
+
 def mtoon_material_fields(ext: Mapping[str, Any], texture: TextureLookup = no_texture) -> dict:
     """Material fields of a ``VRMC_materials_mtoon`` object (colours are linear in VRM 1.0).
 
@@ -160,4 +212,4 @@ def mtoon_material_fields(ext: Mapping[str, Any], texture: TextureLookup = no_te
     }
 
 
-__all__ = ["EXTENSION", "MTOON_EXTENSION", "import_vrm1", "mtoon_material_fields", "read_look_at", "read_meta"]
+__all__ = ["EXTENSION", "MTOON_EXTENSION", "SPRING_EXTENSION", "read_spring_bones", "import_vrm1", "mtoon_material_fields", "read_look_at", "read_meta"]
