@@ -54,7 +54,8 @@ void main() {
     vec4 view = u_view * world;
 #if OUTLINE == 1
     // world width; the hull grows with distance a little, so the line keeps its width on screen
-    view.xyz += normalize(v_normal) * u_outline_width * clamp(-view.z, 0.5, 2.0);
+    // (a zero normal, as some exports have on seams, pushes nothing instead of going to infinity)
+    view.xyz += v_normal / max(length(v_normal), 1e-6) * u_outline_width * clamp(-view.z, 0.5, 2.0);
 #endif
     v_view_pos = view.xyz;
     v_uv = in_uv * u_uv_transform.zw + u_uv_transform.xy;
