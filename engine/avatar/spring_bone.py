@@ -202,9 +202,9 @@ class SpringBoneRig:
             if node is not None:
                 rotations[node] = quat
         world = self.avatar.world_matrices(rotations)
-        result = {}
-        for _ in range(max(steps, 1)):  # no step due: only point the joints at their tails again
-            result = self._step(world, STEP_S if steps else 0.0)
+        for _ in range(steps - 1):
+            self._step(world, STEP_S, rotations_by_name=False)
+        result = self._step(world, STEP_S if steps else 0.0)  # none due: only re-aim the joints at their tails
         return dataclasses.replace(pose, node_rotations={**pose.node_rotations, **result})
 
     def _to_center(self, level: _Level, world: np.ndarray) -> np.ndarray | None:
@@ -216,8 +216,10 @@ class SpringBoneRig:
         to_center[has] = np.linalg.inv(world[level.centers[has]])
         return to_center
 
-    def _step(self, world: np.ndarray, dt: float) -> dict[str, tuple[float, float, float, float]]:
-        """Advance every tail by ``dt`` (0: only recompute the rotations) and return them by node name."""
+    def _step(self, world: np.ndarray, dt: float,
+              rotations_by_name: bool = True) -> dict[str, tuple[float, float, float, float]]:
+        """Advance every tail by ``dt`` (0: only recompute the rotations); return the joints'
+        rotations by node name (empty when ``rotations_by_name`` is False: an intermediate step)."""
         springs = self._springs
         assert springs is not None
         updated = np.zeros((len(springs.joints), 4, 4))
@@ -246,7 +248,8 @@ class SpringBoneRig:
             target = _normalised(np.einsum("nji,nj->ni", initial_c[:, :3, :3], level.current - position))
             q = _quat_between(level.axis, target)
             updated[level.slots] = parent_world @ level.local @ _quat_matrices(q)
-            out.update({name: tuple(map(float, quat)) for name, quat in zip(level.names, q)})
+            if rotations_by_name:
+                out.update({name: tuple(map(float, quat)) for name, quat in zip(level.names, q)})
         return out
 
     def _collide(self, level: _Level, tail: np.ndarray, position: np.ndarray, ends: np.ndarray,
