@@ -38,6 +38,7 @@ from engine.avatar.model import Avatar, Material, OutlineMode, Primitive, Textur
 from engine.errors import AvatarLoadError, RenderError
 from engine.packets import AvatarPose
 from engine.paths import SHADERS_DIR
+from engine.render import culling
 from engine.render.camera import FRAMINGS, Camera, frame_avatar
 from engine.render.colour import DEFAULT_BACKGROUND
 
@@ -225,6 +226,9 @@ class _GpuPrimitive:
         self.bindings = tuple((_MATERIAL_TEXTURES[name][1], tex) for name, tex in textures.items()
                               if name in _MATERIAL_TEXTURES)
         self.morph = _MorphBlender(prim)
+        margin = mat.outline_width if mat.outline_mode is OutlineMode.WORLD else 0.0
+        self.box = culling.local_box(prim, margin=0.02 + margin)  # for frustum culling
+        self.box_joints = culling.used_joints(prim) if skinned else None
         influences = _influences(prim) if skinned else 0
         common = {"SKIN_INFLUENCES": influences, "HAS_TEXTURE": int(self.texture is not None),
                   "ALPHA_MASK": int(mat.alpha_mode == "MASK")}
@@ -287,6 +291,7 @@ class _GpuScene:
         self.avatar = avatar
         self.textures: dict[int, moderngl.Texture] = {}
         self.joint_textures: dict[int, moderngl.Texture] = {}
+        self.skin_matrices: dict[int, np.ndarray] = {}  # this frame's joint matrices by skin
         self.items: list[_DrawItem] = []
         max_size = int(ctx.info["GL_MAX_TEXTURE_SIZE"])
         try:
@@ -360,11 +365,26 @@ class _GpuScene:
     def apply_skins(self, world: np.ndarray) -> None:
         """Upload this frame's joint matrices (column-major texels) for every skin."""
         for index, texture in self.joint_textures.items():
-            matrices = self.avatar.joint_matrices(index, world)
+            matrices = self.skin_matrices[index] = self.avatar.joint_matrices(index, world)
             texture.write(np.ascontiguousarray(np.swapaxes(matrices, 1, 2), dtype=np.float32))
 
+    def visible_items(self, world: np.ndarray, view_projection: np.ndarray) -> set[int]:
+        """``id``s of the draw items that may be on screen (call after ``apply_skins``)."""
+        visible = set()
+        for item in self.items:
+            gpu = item.gpu
+            if item.skin is not None and gpu.box_joints is not None and len(gpu.box_joints):
+                transforms = self.skin_matrices[item.skin][gpu.box_joints]
+            else:
+                transforms = world[item.node][None]
+            if not culling.outside_frustum(gpu.box, transforms, view_projection):
+                visible.add(id(item))
+        return visible
+
     def apply_morphs(self, weights_by_name: Mapping[str, float],
-                     target_weights: Mapping[tuple[int, int], float] = _EMPTY_WEIGHTS) -> None:
+                     target_weights: Mapping[tuple[int, int], float] = _EMPTY_WEIGHTS,
+                     visible: set[int] | None = None) -> None:
+        """Blend this frame's morph targets; primitives not in ``visible`` (ids) catch up when they are."""
         for targets, weights in zip(self.mesh_targets, self.mesh_weights):
             for name, i in targets.items():
                 weights[i] = float(weights_by_name.get(name, 0.0))
@@ -374,7 +394,8 @@ class _GpuScene:
         for weights in self.mesh_weights:
             np.clip(weights, 0.0, 1.0, out=weights)
         for item in self.items:
-            item.gpu.update_morphs(self.mesh_weights[item.mesh])
+            if visible is None or id(item) in visible:
+                item.gpu.update_morphs(self.mesh_weights[item.mesh])
 
     def release(self) -> None:
         for item in self.items:
@@ -481,6 +502,7 @@ class AvatarRenderer:
         self._uv: Mapping[int, tuple[float, float, float, float]] = _EMPTY_WEIGHTS
         self._camera_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._cull = True  # whether back faces are culled now (changed only when a material needs it)
+        self.drawn = 0  # primitives inside the view frustum in the last frame (the rest were skipped)
 
     # --- public API ---
 
@@ -547,9 +569,11 @@ class AvatarRenderer:
         scene = self._scene
         world = scene.pose_world(pose.node_rotations)
         scene.apply_skins(world)
-        scene.apply_morphs(pose.morph_weights, pose.target_weights)
         view = self._view_projection(pose.view_yaw_deg)[0]
+        visible = scene.visible_items(world, self._camera_cache[4] @ view)  # off-screen parts: no work
+        scene.apply_morphs(pose.morph_weights, pose.target_weights, visible)
         self._uv = pose.uv_transforms
+        self.drawn = len(visible)
 
         targets = self._targets
         targets.draw.use()
@@ -557,11 +581,13 @@ class AvatarRenderer:
         ctx.enable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         self._cull = True
         for item in scene.solid_items:
-            self._draw(item, world, view)
+            if id(item) in visible:
+                self._draw(item, world, view)
         if scene.outline_items:  # inverted hulls: back faces of the pushed-out surface
             ctx.cull_face = "front"
             for item in scene.outline_items:
-                self._draw(item, world, view, outline=True)
+                if id(item) in visible:
+                    self._draw(item, world, view, outline=True)
             ctx.cull_face = "back"
         if scene.blend_items:
             ctx.enable(moderngl.BLEND)
@@ -571,7 +597,8 @@ class AvatarRenderer:
             targets.draw.depth_mask = False
             depth = {item.node: (view @ world[item.node])[2, 3] for item in scene.blend_items}
             for item in sorted(scene.blend_items, key=lambda it: depth[it.node]):  # far (most negative) first
-                self._draw(item, world, view)
+                if id(item) in visible:
+                    self._draw(item, world, view)
             targets.draw.depth_mask = True
             ctx.disable(moderngl.BLEND)
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
