@@ -143,3 +143,39 @@ def require_extension(src: Path, dst: Path, name: str) -> Path:
     doc["extensionsRequired"] = [*doc.get("extensionsRequired", []), name]
     doc["extensionsUsed"] = sorted(set(doc.get("extensionsUsed", [])) | {name})
     return _write_glb(dst, doc, blob)
+
+
+def draco_glb(src: Path, dst: Path) -> Path:
+    """Write ``src`` with every primitive's positions, normals, UVs and indices Draco-compressed
+    (``KHR_draco_mesh_compression``, DracoPy's encoder; primitives without morph targets only)."""
+    import DracoPy
+
+    doc, blob = _read_glb(src)
+    out = bytearray(blob)
+    types = {"POSITION": 0, "NORMAL": 1, "TEXCOORD_0": 3}  # Draco attribute types
+    for mesh in doc["meshes"]:
+        for prim in mesh["primitives"]:
+            assert not prim.get("targets"), "Draco primitives here carry no morph targets"
+            attrs = prim["attributes"]
+            values = {name: _accessor_array(doc, blob, attrs[name]).astype(np.float64) for name in types if name in attrs}
+            faces = _accessor_array(doc, blob, prim["indices"]).reshape(-1, 3)
+            encoded = DracoPy.encode(values["POSITION"], faces, quantization_bits=16, preserve_order=True,
+                                     normals=values.get("NORMAL"), tex_coord=values.get("TEXCOORD_0"))
+            decoded = DracoPy.decode(encoded)
+            ids = {a["attribute_type"]: a["unique_id"] for a in decoded.attributes}
+            ids.setdefault(0, 0)  # the position attribute
+            out.extend(b"\0" * (-len(out) % 4))
+            doc["bufferViews"].append({"buffer": 0, "byteOffset": len(out), "byteLength": len(encoded)})
+            out.extend(encoded)
+            prim["extensions"] = {"KHR_draco_mesh_compression": {
+                "bufferView": len(doc["bufferViews"]) - 1,
+                "attributes": {name: int(ids[types[name]]) for name in values}}}
+            for name in values:  # the data now lives in the Draco stream
+                doc["accessors"][attrs[name]].pop("bufferView", None)
+                doc["accessors"][attrs[name]]["count"] = len(decoded.points)
+            doc["accessors"][prim["indices"]].pop("bufferView", None)
+            doc["accessors"][prim["indices"]]["count"] = int(decoded.faces.size)
+    doc["buffers"] = [{"byteLength": len(out) + (-len(out) % 4)}]
+    doc["extensionsRequired"] = sorted(set(doc.get("extensionsRequired", [])) | {"KHR_draco_mesh_compression"})
+    doc["extensionsUsed"] = sorted(set(doc.get("extensionsUsed", [])) | {"KHR_draco_mesh_compression"})
+    return _write_glb(dst, doc, bytes(out))

@@ -98,7 +98,30 @@ def _as_vertex_stream(rows: np.ndarray) -> bytes:
     return almeshopt.encode_vertex_buffer(np.ascontiguousarray(rows.reshape(len(rows), -1)))
 
 
-@pytest.mark.parametrize("name", ["KHR_draco_mesh_compression", "KHR_texture_basisu", "EXT_made_up"])
+def test_draco_avatar_loads_like_the_plain_one(tmp_path: Path) -> None:
+    pytest.importorskip("DracoPy")
+    from tests.compressed_builders import draco_glb
+
+    plain_path = build_test_avatar(tmp_path / "plain.glb", with_skin=False, with_texture=True, with_morphs=())
+    plain, packed = load_avatar(plain_path), load_avatar(draco_glb(plain_path, tmp_path / "draco.glb"))
+    options = RenderOptions(width=160, height=90, msaa=0, fxaa=False)
+    images = []
+    for avatar in (plain, packed):
+        with AvatarRenderer(avatar, options) as renderer:
+            images.append(renderer.render(AvatarPose()).astype(int))
+    assert packed.triangle_count == plain.triangle_count
+    np.testing.assert_allclose(packed.bounds()[0], plain.bounds()[0], atol=1e-3)
+    assert np.abs(images[0] - images[1]).mean() < 1.0
+
+
+def test_draco_without_its_decoder_is_named(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(compression, "draco_available", lambda: False)
+    path = require_extension(build_test_avatar(tmp_path / "a.glb"), tmp_path / "b.glb", "KHR_draco_mesh_compression")
+    with pytest.raises(AvatarLoadError, match="KHR_draco_mesh_compression.*cannot decode"):
+        load_avatar(path)
+
+
+@pytest.mark.parametrize("name", ["KHR_texture_basisu", "EXT_made_up"])
 def test_unsupported_required_extension_is_named(tmp_path: Path, name: str) -> None:
     path = require_extension(build_test_avatar(tmp_path / "a.glb"), tmp_path / "b.glb", name)
     with pytest.raises(AvatarLoadError) as caught:

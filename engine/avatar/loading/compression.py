@@ -3,9 +3,10 @@
 Web-optimised exports (gltfpack, gltf-transform, VRoid Hub downloads) use
 ``EXT_meshopt_compression`` (compressed buffer views), ``KHR_mesh_quantization`` (integer vertex
 attributes, read by the accessor code like any normalised integers) and ``EXT_texture_webp``
-(OpenCV decodes WebP). Draco and Basis Universal have no decoder here: a file that *requires*
-them, or any other extension this loader does not implement, is refused with one line naming the
-extension and how to re-export.
+(OpenCV decodes WebP). ``KHR_draco_mesh_compression`` is decoded with DracoPy when it is
+installed (the ``draco`` extra). Basis Universal has no decoder here: a file that *requires* it, or
+any other extension this loader does not implement, is refused with one line naming the extension
+and how to re-export.
 
 The meshopt decoder follows the bitstream described in the ``EXT_meshopt_compression`` spec (vertex
 codec version 0, index codec versions 0 and 1, index sequences, and the octahedral, quaternion and
@@ -22,6 +23,15 @@ import numpy as np
 
 MESHOPT = "EXT_meshopt_compression"
 WEBP = "EXT_texture_webp"
+DRACO = "KHR_draco_mesh_compression"
+
+
+def draco_available() -> bool:
+    try:
+        import DracoPy  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 # Extensions the loader implements; a file may list any of these in ``extensionsRequired``.
 SUPPORTED_REQUIRED = frozenset({
@@ -30,7 +40,7 @@ SUPPORTED_REQUIRED = frozenset({
 })
 
 _HOW_TO_REEXPORT = {
-    "KHR_draco_mesh_compression": "Draco mesh compression",
+    DRACO: "Draco mesh compression; `pip install DracoPy` lets avatarcam read it",
     "KHR_texture_basisu": "Basis Universal (KTX2) textures",
 }
 
@@ -38,7 +48,7 @@ _HOW_TO_REEXPORT = {
 def unsupported_required(required: Iterable[str] | None) -> tuple[str, str] | None:
     """``(message, hint)`` for the first extension in ``extensionsRequired`` that cannot be read."""
     for name in required or ():
-        if name in SUPPORTED_REQUIRED:
+        if name in SUPPORTED_REQUIRED or (name == DRACO and draco_available()):
             continue
         if name in _HOW_TO_REEXPORT:
             return (f"needs {name} ({_HOW_TO_REEXPORT[name]}), which avatarcam cannot decode",
@@ -62,6 +72,25 @@ def meshopt_view(extensions: Mapping[str, Any] | None) -> Mapping[str, Any] | No
     """The ``EXT_meshopt_compression`` object of a buffer view, or None."""
     ext = (extensions or {}).get(MESHOPT)
     return ext if isinstance(ext, dict) else None
+
+
+def decode_draco(data: bytes | memoryview, attributes: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """A ``KHR_draco_mesh_compression`` primitive: ``{"indices": ..., "POSITION": ..., ...}`` by the
+    glTF attribute names of the extension's ``attributes`` map (semantic -> Draco unique id)."""
+    import DracoPy
+
+    try:
+        mesh = DracoPy.decode(bytes(data))
+    except Exception as error:  # DracoPy raises its own types for corrupt data
+        raise MeshoptError(f"Draco data is corrupt ({error})") from error
+    out = {"indices": np.asarray(mesh.faces, dtype=np.uint32).reshape(-1, 1)}
+    for name, unique_id in attributes.items():
+        attribute = mesh.get_attribute_by_unique_id(int(unique_id))
+        if attribute is None:
+            raise MeshoptError(f"Draco data has no attribute {unique_id} for {name}")
+        values = np.asarray(attribute["data"])
+        out[name] = values.reshape(len(values), -1)
+    return out
 
 
 class MeshoptError(ValueError):
@@ -350,6 +379,6 @@ def _filter_exponential(raw: np.ndarray, stride: int) -> np.ndarray:
 _FILTERS = {"OCTAHEDRAL": _filter_octahedral, "QUATERNION": _filter_quaternion, "EXPONENTIAL": _filter_exponential}
 
 
-__all__ = ["MESHOPT", "WEBP", "SUPPORTED_REQUIRED", "MeshoptError", "decode_meshopt", "decode_vertex_buffer",
+__all__ = ["DRACO", "MESHOPT", "WEBP", "decode_draco", "draco_available", "SUPPORTED_REQUIRED", "MeshoptError", "decode_meshopt", "decode_vertex_buffer",
            "decode_index_buffer", "decode_index_sequence", "meshopt_view", "texture_image_source",
            "unsupported_required"]

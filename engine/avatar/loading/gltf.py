@@ -152,6 +152,7 @@ class _GltfReader:
         self.blob = blob
         self._buffers: dict[int, bytes] = {}
         self._decoded_views: dict[int, memoryview] = {}  # EXT_meshopt_compression views, decoded once
+        self._draco: dict[int, np.ndarray] = {}  # accessor index -> values decoded from Draco
         self._images: dict[int, np.ndarray | None] = {}
         self._materials: dict[int | None, Material] = {}
         self._vrm0_materials = self._vrm0_material_properties()
@@ -330,6 +331,9 @@ class _GltfReader:
 
     def _primitive(self, prim: pygltflib.Primitive) -> Primitive:
         attrs = prim.attributes
+        draco = (prim.extensions or {}).get(compression.DRACO)
+        if isinstance(draco, dict) and compression.draco_available():
+            self._decode_draco(prim, draco)
         if _get(attrs, "POSITION") is None:
             raise self.fail("a mesh primitive has no POSITION attribute")
         positions = self._accessor(_get(attrs, "POSITION"), width=3).astype(np.float32)
@@ -563,8 +567,24 @@ class _GltfReader:
         return np.ndarray((count, width), dtype=dtype, buffer=view, offset=byte_offset,
                           strides=(stride, dtype.itemsize)).copy()
 
+    def _decode_draco(self, prim: pygltflib.Primitive, ext: dict) -> None:
+        """Decode a Draco primitive; its accessors then read the decoded values."""
+        try:
+            decoded = compression.decode_draco(self._buffer_view_bytes(int(ext["bufferView"])), ext["attributes"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise self.fail(f"a Draco-compressed mesh cannot be decoded ({error})") from error
+        for name, values in decoded.items():
+            index = prim.indices if name == "indices" else _get(prim.attributes, name)
+            if index is not None:
+                self._draco[index] = values
+
     def _accessor(self, index: int, width: int | None = None) -> np.ndarray:
         """Accessor ``index`` as a ``count x components`` array (float32 when normalised or float)."""
+        if index in self._draco:
+            values = self._draco[index]
+            if width is not None and values.shape[1] != width:
+                raise self.fail(f"Draco attribute for accessor {index} has {values.shape[1]} components, expected {width}")
+            return values.astype(np.float32) if values.dtype.kind == "f" else values
         g = self.gltf
         if index is None or not 0 <= index < len(g.accessors):
             raise self.fail(f"missing accessor {index}")
