@@ -175,24 +175,6 @@ def test_skinning_moves_bound_vertices_and_leaves_others(avatars) -> None:
     assert not changed[int(torso_top) + 15:].any()
 
 
-def test_influences_in_any_slot_skin_the_same(avatars) -> None:
-    """Exports may leave slot 0 empty (weights 0, 0, 1, 0): the single-joint shader variant must
-    still use the joint that carries the weight."""
-    avatar = avatars["skinned"]
-
-    def shifted(prim: Primitive) -> Primitive:
-        joints, weights = np.roll(prim.joints, 2, axis=1), np.roll(prim.weights, 2, axis=1)
-        return dataclasses.replace(prim, joints=joints, weights=weights)
-
-    moved = dataclasses.replace(avatar, meshes=tuple(dataclasses.replace(m, primitives=tuple(map(shifted, m.primitives)))
-                                                     for m in avatar.meshes))
-    pose = AvatarPose(node_rotations={"Neck": quat_from_axis_angle((1, 0, 0), 25)})
-    with AvatarRenderer(avatar, SMALL) as renderer:
-        expected = renderer.render(pose)
-    with AvatarRenderer(moved, SMALL) as renderer:
-        assert np.array_equal(renderer.render(pose), expected)
-
-
 def test_view_yaw_orbits_the_camera(avatars) -> None:
     with AvatarRenderer(avatars["rigid"], SMALL) as renderer:
         front = foreground(renderer.render(NEUTRAL))

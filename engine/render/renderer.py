@@ -244,11 +244,7 @@ class _GpuPrimitive:
         static["uv"] = prim.uv0 if prim.uv0 is not None else 0.0
         static["color"] = prim.colors if prim.colors is not None else 1.0
         if influences:
-            # heaviest influence first: the 1- and 2-joint variants read only the first slots, and
-            # exports may leave slot 0 empty (weights 0, 0.3, 0.7, 0)
-            order = np.argsort(-prim.weights, axis=1, kind="stable")
-            static["joints"] = np.take_along_axis(prim.joints, order, axis=1)
-            static["weights"] = np.take_along_axis(prim.weights, order, axis=1)
+            static["joints"], static["weights"] = prim.joints, prim.weights
         self.vbo_dynamic = ctx.buffer(self.morph.base.tobytes(), dynamic=self.morph.active)
         self.vbo_static = ctx.buffer(static.tobytes())
         self.ibo = ctx.buffer(prim.indices.tobytes())
