@@ -71,11 +71,11 @@ JOINT_POSITIONS: dict[str, tuple[float, float, float]] = {
     "Chest": (0.0, 1.30, -0.02),
     "Neck": (0.0, 1.43, -0.022),
     "Head": (0.0, 1.535, -0.012),
-    # the ponytail's spring-bone chain (VRMC_springBone), hanging behind the neck
-    "Ponytail1": (0.0, 1.62, -0.115),
-    "Ponytail2": (0.0, 1.53, -0.145),
-    "Ponytail3": (0.0, 1.44, -0.155),
-    "PonytailTip": (0.0, 1.35, -0.15),
+    # the ponytail's spring-bone chain (VRMC_springBone): short, so it stays behind the head and neck
+    "Ponytail1": (0.0, 1.63, -0.115),
+    "Ponytail2": (0.0, 1.575, -0.14),
+    "Ponytail3": (0.0, 1.52, -0.15),
+    "PonytailTip": (0.0, 1.465, -0.15),
 }
 PONYTAIL = ("Ponytail1", "Ponytail2", "Ponytail3", "PonytailTip")
 SKIN_JOINTS = ("Chest", "Neck", "Head", *PONYTAIL[:-1])
@@ -1355,8 +1355,8 @@ def spring_bone_extension(idx: dict[str, int]) -> dict:
         "colliderGroups": [{"name": "Body", "colliders": [0, 1]}],
         "springs": [{
             "name": "Ponytail",
-            "joints": [{"node": idx[n], "hitRadius": 0.02, "stiffness": 0.8, "gravityPower": 0.4,
-                        "gravityDir": [0.0, -1.0, 0.0], "dragForce": 0.35} for n in PONYTAIL],
+            "joints": [{"node": idx[n], "hitRadius": 0.02, "stiffness": 2.0, "gravityPower": 0.2,
+                        "gravityDir": [0.0, -1.0, 0.0], "dragForce": 0.6} for n in PONYTAIL],
             "colliderGroups": [0],
         }],
     }
