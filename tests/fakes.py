@@ -65,3 +65,39 @@ class FakeCameraFaces:
 
     def close(self) -> None:
         self.released.set()
+
+
+class JitteryCameraFaces:
+    """A camera-like face source whose frame times wander up to +-``jitter_s`` around a steady
+    ``fps`` (seeded), ``frames`` frames long, counted from the first ``read``; ``read`` blocks like a
+    device until each is due."""
+
+    caps = SourceCaps.FACES | SourceCaps.DEVICE
+    frames_skipped = 0
+
+    def __init__(self, fps: float = 30.0, jitter_s: float = 0.008, frames: int = 120, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.offsets = np.sort(np.arange(frames) / fps + rng.uniform(-jitter_s, jitter_s, frames))
+        self.released = threading.Event()
+        self.index = 0
+        self._start: float | None = None
+
+    def open(self) -> None:
+        self.released.clear()
+
+    def read(self) -> FaceFrame | None:
+        import time
+
+        if self.index >= len(self.offsets):
+            return None
+        if self._start is None:
+            self._start = time.monotonic() - float(self.offsets[0])
+        due = self._start + float(self.offsets[self.index])
+        if self.released.wait(max(0.0, due - time.monotonic())):
+            return None
+        self.index += 1
+        return FaceFrame(t_capture=time.monotonic(), index=self.index, present=True, confidence=1.0,
+                         blendshapes={"jawOpen": 0.3 + 0.2 * (self.index % 2)})
+
+    def close(self) -> None:
+        self.released.set()

@@ -41,7 +41,8 @@ def _raw_frames(spec: SessionSpec, count: int):
 def run_benchmark(spec: SessionSpec, seconds: float, *, raw_frames: int = 200, still: bool = False) -> dict:
     """Measure ``spec`` for ``seconds`` after a warm-up; the result is the ``bench --json`` object.
     ``still``: the source shows a still face (a photo, or a video of someone holding still), so the
-    output's frame-to-frame movement is jitter and is reported (always for an image source)."""
+    output's frame-to-frame movement is jitter and is reported (always for an image source).
+    ``raw_frames=0`` skips the MediaPipe-alone baseline."""
     from engine.commands.cli import build_cli_session, run_session
     from engine.perception.face_tracker import measure_raw_tracker
     from engine.session import SessionHooks, SourceKind
@@ -66,7 +67,7 @@ def run_benchmark(spec: SessionSpec, seconds: float, *, raw_frames: int = 200, s
         result.update(jitter(states))
     result["raw_tracker_ms_p50"] = None
     face_model = session.face_model
-    if face_model is not None and spec.path is not None:
+    if face_model is not None and spec.path is not None and raw_frames > 0:
         raw = measure_raw_tracker(_raw_frames(spec, raw_frames), face_model, fps=spec.fps)
         result["raw_tracker_ms_p50"] = round(percentile(raw, 50), 2)
         result["raw_tracker_ms_p95"] = round(percentile(raw, 95), 2)
@@ -96,7 +97,7 @@ def format_table(result: dict) -> str:
     lines = [f"avatarcam bench: {result['source']} at {result['size']}@{result['fps']:g} -> {result['sink']}",
              f"  renderer {result.get('gl_renderer', '?')}", "",
              f"  {'stage':<10}{'p50 ms':>10}{'p95 ms':>10}"]
-    for stage in ("capture", "track", "voice", "animate", "render", "sink", "e2e", "sound_to_mouth"):
+    for stage in ("capture", "track", "hold", "emotion", "voice", "animate", "render", "sink", "e2e", "sound_to_mouth"):
         if f"{stage}_ms_p50" in result:
             lines.append(f"  {stage:<10}{result[f'{stage}_ms_p50']:>10.2f}{result[f'{stage}_ms_p95']:>10.2f}")
     if result.get("raw_tracker_ms_p50") is not None:
@@ -105,6 +106,7 @@ def format_table(result: dict) -> str:
     lines += ["", f"  output {result['fps_out']:.2f} fps, {result['frames_out']} frames "
                   f"({result['frames_fresh']} fresh, {result['frames_repeated']} repeated), "
                   f"missed {result['frames_missed']}, dropped {result['frames_dropped']}",
+              f"  source {result.get('source_fps', 0):.2f} fps measured ({result['frames_in']} frames in)",
               f"  cpu {result['cpu_cores']:.2f} cores, resident {result['rss_mb']:.0f} MB"]
     if "jitter_control_std_max" in result:
         lines.append(f"  jitter (still source): controls {result['jitter_control_std_max']:.4f} "

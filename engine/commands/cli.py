@@ -57,6 +57,11 @@ def parse_fps(text: str) -> float:
     return fps
 
 
+def parse_rates(text: str) -> list[float]:
+    """Camera rates for ``bench --rates``, comma-separated."""
+    return [parse_fps(part) for part in text.split(",") if part.strip()]
+
+
 def parse_colour(text: str) -> tuple[float, float, float]:
     from engine.render import parse_colour as parse
 
@@ -290,6 +295,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from engine.commands.bench import format_table, run_benchmark
 
     spec = spec_from_args(args)
+    if args.rates:
+        from engine.commands.bench_rates import format_rates, run_rates
+
+        if not args.video:
+            raise AvatarcamError("--rates re-encodes a video clip at each rate.", "Add --video PATH.")
+        rates = run_rates(spec, args.rates, args.seconds)
+        print(json.dumps(rates) if args.json else format_rates(rates))
+        return 0
     result = run_benchmark(spec, args.seconds, raw_frames=args.raw_frames, still=args.still)
     print(json.dumps(result) if args.json else format_table(result))
     return 0
@@ -422,6 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--still", action="store_true",
                        help="the source shows a still face: report the output's jitter (always for --image)")
+    bench.add_argument("--rates", type=parse_rates, default=None, metavar="FPS,FPS,...",
+                       help="run the --video clip re-encoded at each camera rate (e.g. 15,24,25,30,60)")
     add_emotion_arguments(bench)
 
     analyze = sub.add_parser("analyze", help="print the emotion_update stream of a video, or one message per image or audio file")

@@ -402,7 +402,8 @@ class _GpuScene:
 
 
 class _Targets:
-    """The framebuffers of one output size: multisample (optional), resolve, FXAA (optional)."""
+    """The framebuffers of one output size: multisample (optional), resolve (read back; FXAA
+    writes its rectangle back into it), and the copy FXAA samples (optional)."""
 
     def __init__(self, ctx: moderngl.Context, size: tuple[int, int], samples: int, fxaa: bool) -> None:
         self._objects: list = []
@@ -425,7 +426,6 @@ class _Targets:
             self.resolve = keep(ctx.framebuffer(resolve_color))
         else:
             self.draw = self.resolve = keep(ctx.framebuffer(resolve_color, keep(ctx.depth_renderbuffer(size))))
-        self.output = keep(ctx.framebuffer(keep(ctx.renderbuffer(size, 4)))) if fxaa else self.resolve
 
     def release(self) -> None:
         for obj in reversed(self._objects):
@@ -434,7 +434,7 @@ class _Targets:
 
 
 class _FxaaPass:
-    """Full-screen FXAA from a resolved colour texture into the output framebuffer."""
+    """FXAA from a copy of the resolved colour (a texture) into a framebuffer, optionally scissored."""
 
     def __init__(self, ctx: moderngl.Context, quality: str = "lite") -> None:
         self.program = ctx.program(vertex_shader=_load_shader("fullscreen.vert"),
@@ -493,7 +493,6 @@ class AvatarRenderer:
         self._background = tuple(float(c) for c in options.background)
         self._staging = np.empty((options.height, options.width, 4), dtype=np.uint8)
         self._alpha = 0.0 if options.transparent else 1.0
-        self._patch: np.ndarray | None = None  # FXAA rectangle read-back buffer, reused
         self._camera_key: tuple | None = None
         self._uv: Mapping[int, tuple[float, float, float, float]] = _EMPTY_WEIGHTS
         self._camera_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -600,26 +599,20 @@ class AvatarRenderer:
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         if targets.draw is not targets.resolve:
             ctx.copy_framebuffer(targets.resolve, targets.draw)
-        # RGBA read-back plus an OpenCV channel drop: 0.25 ms at 720p on llvmpipe, against 1.35 ms
-        # for GL's own RGBA->RGB conversion (fbo.read(components=3)).
-        if self._fxaa is None:
-            targets.output.read_into(self._staging, components=4, alignment=1)
-            return self._staging
         # FXAA only where the avatar is: the background needs none, and on a software rasteriser a
-        # full-screen pass costs as much as the avatar itself. The resolved frame is read whole,
-        # then the filtered rectangle is read over it (the flipped projection makes GL rows = image rows).
-        # The filter pass is queued before the first read-back, so one wait covers both passes.
-        rect = self._avatar_rect(world, view)
-        if rect is not None:
-            ctx.copy_framebuffer(targets.resolve_texture, targets.resolve)
-            self._fxaa.run(targets.resolve_texture, targets.output, rect)
+        # full-screen pass costs as much as the avatar itself. The pass reads a copy of the resolved
+        # frame and writes the filtered rectangle back over the resolved frame itself, so one
+        # read-back gives the whole picture (a second read of the rectangle from another
+        # framebuffer cost llvmpipe ~2.5 ms of CPU per 720p frame).
+        if self._fxaa is not None:
+            rect = self._avatar_rect(world, view)
+            if rect is not None:
+                ctx.copy_framebuffer(targets.resolve_texture, targets.resolve)
+                self._fxaa.run(targets.resolve_texture, targets.resolve, rect)
+        # RGBA read-back plus an OpenCV channel drop: 0.25 ms at 720p on llvmpipe, against 1.35 ms
+        # for GL's own RGBA->RGB conversion (fbo.read(components=3)). The flipped projection makes
+        # GL rows image rows.
         targets.resolve.read_into(self._staging, components=4, alignment=1)
-        if rect is not None:
-            x, y, w, h = rect
-            if self._patch is None or self._patch.shape[:2] != (h, w):
-                self._patch = np.empty((h, w, 4), dtype=np.uint8)
-            targets.output.read_into(self._patch, viewport=rect, components=4, alignment=1)
-            self._staging[y:y + h, x:x + w] = self._patch
         return self._staging
 
     def _avatar_rect(self, world: np.ndarray, view: np.ndarray) -> tuple[int, int, int, int] | None:

@@ -4,12 +4,11 @@ Threads (DESIGN.md): a capture thread reads the source; a tracking thread runs M
 newest frame (a frame nobody took in time is dropped and counted, never queued); the render thread
 owns the OpenGL context, animates, renders and hands frames to the sinks.
 
-Output clock: exactly one frame per tick of a clock at the output rate, so the virtual camera gets a
-steady rate and never starves. A tick's window opens a little before it and closes a little after:
-a new perception result arriving in the window is rendered at once (no clock padding the latency);
-if none comes, the newest, still-animating state is re-rendered when the window closes. The ticks
-are steered toward the input's phase (a software phase-locked loop), so with a camera at the output
-rate every result lands in its window and is shown the moment it exists.
+Output clock (engine/runtime/output_clock.py): a fresh perception result is rendered the moment
+it exists, whatever the camera's rate (15, 24, 25, 30, 60 fps or jittery), and the gaps between
+results are filled on schedule with the newest, still-animating state, so the virtual camera gets
+the output rate, never starves and never gets two frames closer than half a period. The clock's
+grid is re-phased to the arrivals within a bound that keeps the long-run rate exact.
 ``start`` and ``stop`` are idempotent; ``stop`` closes the source first, releasing the camera at
 once, then winds the other threads down.
 """
@@ -38,6 +37,7 @@ from engine.paths import DEFAULT_AVATAR
 from engine.perception.face_tracker import FaceTracker, FaceTrackerOptions
 from engine.render import AvatarRenderer, RenderOptions
 from engine.runtime.emotion_worker import EmotionStage
+from engine.runtime.output_clock import OutputClock
 from engine.runtime.slots import NewestSlot
 from engine.runtime.stats import Stats
 from engine.runtime.telemetry import Telemetry
@@ -46,19 +46,6 @@ from engine.vocabulary.framing import Framing
 
 log = logging.getLogger(__name__)
 
-# A tick's window, in periods: a result may be shown this early, and is waited for this late, before
-# the tick re-renders the previous state. With the phase step below, no gap exceeds 1.5 periods.
-EARLY_FRACTION = 0.25
-GRACE_FRACTION = 0.15
-# Phase-locked loop: each result moves the ticks by this share of its phase error, at most
-# PHASE_STEP_MAX of a period. The error is wrapped to +-half a period, so an input at another rate
-# (a 25 fps clip on a 30 fps output) averages out instead of dragging the output rate.
-PHASE_GAIN = 0.2
-PHASE_STEP_MAX = 0.08
-# Where in the window results should land, as a share of a period from the tick: early, because
-# tracking jitter is mostly lateness (a slow frame) and a late miss costs a re-render plus a wait
-# for the next window, while an early arrival only waits a few ms for its window to open.
-PHASE_TARGET = -0.2
 START_TIMEOUT_S = 30.0
 _RENDER_DEFAULTS = RenderOptions()
 
@@ -256,8 +243,6 @@ class Pipeline:
     def stats(self) -> Stats:
         snapshot = self.telemetry.snapshot()
         snapshot["frames_dropped"] = self._video.dropped + self._faces.dropped + self.source.frames_skipped
-        if snapshot.get("frames_in") and snapshot.get("seconds"):
-            snapshot["source_fps"] = round(snapshot["frames_in"] / snapshot["seconds"], 2)  # the input's real rate
         if self.voice is not None:
             snapshot["voice_status"] = self.voice_error or self.voice.status
         emotion = self.emotion.latest
@@ -321,7 +306,7 @@ class Pipeline:
                 item = self.source.read()
                 if item is None:
                     break
-                self.telemetry.count("frames_in")
+                self.telemetry.input_frame(time.monotonic())
                 if "capture" in item.timings:
                     self.telemetry.record("capture", item.timings["capture"])
                 if self.on_video is not None and not self._faces_direct:
@@ -387,37 +372,28 @@ class Pipeline:
             self._finished.set()
 
     def _output_loop(self, renderer: AvatarRenderer, animator: Animator, sinks: list[Sink], record) -> None:
-        period = 1.0 / self.options.fps
-        target = PHASE_TARGET * period  # where results should land, relative to their tick
-        tick = time.monotonic()
-        t_prev: float | None = None
+        clock = OutputClock(self.options.fps, time.monotonic())
+        replaced = self._faces.dropped  # results replaced by newer ones, up to the last one taken
         sequence = 0
         while not self._stop.is_set():
-            opens, closes = tick - EARLY_FRACTION * period, tick + GRACE_FRACTION * period
-            fresh = self._faces.wait(max(0.0, closes - time.monotonic()))
+            fresh = self._faces.wait(max(0.0, clock.filler_time() - time.monotonic()))
             if self._stop.is_set():
                 break
+            arrived: float | None = None
             if fresh:
-                arrived = self._faces.put_time
-                if time.monotonic() < opens and self._stop.wait(opens - time.monotonic()):
-                    break  # this tick's frame is already out: hold the result until its window opens
-                face = self._faces.take()
+                release = clock.release(self._faces.put_time)
+                if time.monotonic() < release and self._stop.wait(release - time.monotonic()):
+                    break  # too early for the output rate: wait (a newer result may replace it)
+                face, arrived, dropped = self._faces.take_timed()
                 self.telemetry.record("hold", (time.monotonic() - arrived) * 1000.0)
-                error = (arrived - tick - target + period / 2) % period - period / 2
-                tick += max(-PHASE_STEP_MAX * period, min(PHASE_STEP_MAX * period, PHASE_GAIN * error))
+                skipped, replaced = dropped - replaced, dropped
             elif self._faces.closed:
                 break  # the source ended and its last result has been shown
             else:
-                face = None
-            now = time.monotonic()
-            gap = 0.0 if t_prev is None else now - t_prev
-            missed = max(0, round(gap / period) - 1) if gap > 1.5 * period else 0
-            t_prev = now
+                face, skipped = None, 0
+            missed = clock.sent(time.monotonic(), arrived, skipped)
             sequence += 1
             self._emit(renderer, animator, sinks, record, face, sequence, missed)
-            tick += period
-            if time.monotonic() > tick + period:
-                tick = time.monotonic()  # rendering fell behind real time: skip the lost ticks
 
     def _emit(self, renderer: AvatarRenderer, animator: Animator, sinks: list[Sink],
               record, face: FaceFrame | None, sequence: int, missed: int) -> None:

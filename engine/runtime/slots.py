@@ -37,6 +37,12 @@ class NewestSlot(Generic[T]):
             item, self._item = self._item, None
             return item
 
+    def take_timed(self) -> tuple[T | None, float, int]:
+        """``take`` with, read under the same lock, when the item arrived and ``dropped`` so far."""
+        with self._cond:
+            item, self._item = self._item, None
+            return item, self.put_time, self.dropped
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until an item is waiting (True), or timeout/closed (False)."""
         deadline = None if timeout is None else time.monotonic() + timeout

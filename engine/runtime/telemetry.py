@@ -39,6 +39,8 @@ class Telemetry:
             self._first_out: float | None = None
             self._last_out: float | None = None
             self._out_times: deque = deque(maxlen=WINDOW)
+            self._first_in: float | None = None
+            self._last_in: float | None = None
 
     def _cpu_seconds(self) -> float:
         t = self._process.cpu_times()
@@ -51,6 +53,14 @@ class Telemetry:
     def count(self, counter: str, n: int = 1) -> None:
         with self._lock:
             self._counters[counter] += n
+
+    def input_frame(self, t: float) -> None:
+        """The source delivered a frame at monotonic time ``t``."""
+        with self._lock:
+            if self._first_in is None:
+                self._first_in = t
+            self._last_in = t
+            self._counters["frames_in"] += 1
 
     def output_frame(self, t: float, fresh: bool, missed: int) -> None:
         """An output frame was handed to the sinks at monotonic time ``t``."""
@@ -73,6 +83,12 @@ class Telemetry:
             frames = self._counters.get("frames_out", 0)
             span = (self._last_out - self._first_out) if self._first_out is not None and self._last_out else 0.0
             out["fps_out"] = round((frames - 1) / span, 2) if frames > 1 and span > 0 else 0.0
+            # The input's real rate, over its own first and last frame like fps_out (not the
+            # measurement's wall time, which also holds the start-up and the stop).
+            frames_in = self._counters.get("frames_in", 0)
+            span_in = (self._last_in - self._first_in) if self._first_in is not None and self._last_in else 0.0
+            if frames_in > 1 and span_in > 0:
+                out["source_fps"] = round((frames_in - 1) / span_in, 2)
             recent = list(self._out_times)[-31:]
             out["fps_now"] = round((len(recent) - 1) / (recent[-1] - recent[0]), 1) if len(recent) > 2 and recent[-1] > recent[0] else 0.0
             for name in ("frames_out", "frames_fresh", "frames_repeated", "frames_missed", "frames_dropped", "frames_in"):
