@@ -22,7 +22,7 @@ CACHE = Path("/tmp/lipsync_targets")
 CONTROLS = MOUTH_CONTROLS  # the avatar's lip-sync controls, jawOpen first
 REST_PERCENTILE, HIGH_PERCENTILE = 5.0, 95.0
 MIN_RANGE = 0.05  # a control that hardly moves for a speaker is not blown up into noise
-# Held-out speakers, never trained on: 63 s, eight people from four sources (none is GRID s1).
+# Held-out speakers, never trained on: 55 s, eight people from four sources (none is GRID s1).
 HELD_OUT = ("vox_D", "vox_E", "vox_J", "retalk_1", "edtalk_B", "GRID s2", "GRID unknown lbax4n", "GRID unknown sbia1a")
 LAGS_S = np.arange(-40, 41, 10) / 1000.0
 SILENCE_BELOW_PEAK_DB, SILENCE_MIN_S, SILENCE_TRIM_S = 30.0, 0.15, 0.08
