@@ -6,8 +6,9 @@ Validation is on held-out *speakers* (``lipsync_data.HELD_OUT``), never on the s
     PYTHONPATH=. nice -n 10 python models/train_lipsync.py --out models/lipsync_tcn.onnx
 
 Model: a causal temporal conv net (3-hop input conv, six dilated residual layers, 64 channels, 1.3 s of
-context; a GRU was tried first but its backward pass is ~10x slower on the 2-core CPU), trained on per-speaker normalised motion
-(0 = the speaker's rest, 1 = their 95th percentile) delayed by ``LOOKAHEAD`` hops: the output of hop k
+context; a GRU was tried first but its backward pass is ~10x slower on the 2-core CPU), trained on
+per-speaker normalised motion (0 = the speaker's rest, 1 = their 95th percentile) delayed by
+``LOOKAHEAD`` hops: the output of hop k
 describes the mouth at hop k - LOOKAHEAD, so the model hears 40 ms past the moment it animates.
 The exported graph scales motion to the avatar's 0..1 controls (``gains``) and clamps.
 """
