@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.audio.lipsync import OFFLINE_OPTIONS, LipSyncOptions, analyse_signal
 from engine.perception.voice.features import HOP, RATE
 from engine.perception.voice.learned_lipsync import DEFAULT_MODEL, LearnedLipSync
+from engine.perception.voice.lipsync import OFFLINE_OPTIONS, LipSyncOptions, analyse_signal
 from models.lipsync_data import (
     CACHE,
     HELD_OUT,

@@ -23,9 +23,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from engine.audio.decode import read_audio
-from engine.face_tracker import FaceTrackerOptions, create_landmarker
+from engine.capture.decode import read_audio
 from engine.paths import SHARED_DIR
+from engine.perception.face_tracker import FaceTrackerOptions, create_landmarker
 from models.lipsync_data import cache_name
 
 MOUTH_BLENDSHAPES = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthSmileLeft", "mouthSmileRight",

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.audio.lipsync import MOUTH_CONTROLS
 from engine.paths import SHARED_DIR
 from engine.perception.voice.features import HOP, RATE, WINDOW, hop_times
+from engine.perception.voice.lipsync import MOUTH_CONTROLS
 
 DATASET = SHARED_DIR / "datasets" / "talking"
 CACHE = Path("/tmp/lipsync_targets")

@@ -8,8 +8,7 @@ import pytest
 from conftest import shared_file
 from test_lipsync import _tracked_jaw, best_lag_r, rms_envelope, silence_mask
 
-from engine.audio.decode import read_audio
-from engine.audio.lipsync import MOUTH_CONTROLS
+from engine.capture.decode import read_audio
 from engine.perception.voice.features import (
     FEATURE_DIM,
     HOP,
@@ -19,6 +18,7 @@ from engine.perception.voice.features import (
     log_mel_features,
 )
 from engine.perception.voice.learned_lipsync import DEFAULT_MODEL, LearnedLipSync
+from engine.perception.voice.lipsync import MOUTH_CONTROLS
 
 
 def speech_like(seconds: float = 3.0, seed: int = 0) -> np.ndarray:

@@ -27,8 +27,7 @@ import numpy as np
 
 from engine.onnx_session import create_session
 from engine.paths import MODELS_DIR
-
-from .features import FEATURE_DELAY_S, HOP, RATE, WINDOW, LogMelStream
+from engine.perception.voice.features import FEATURE_DELAY_S, HOP, RATE, WINDOW, LogMelStream
 
 DEFAULT_MODEL = MODELS_DIR / "lipsync_tcn.onnx"
 GATE_FLOOR_DBFS = -55.0  # quieter than any voice worth animating (the features' reference floor)
