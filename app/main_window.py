@@ -410,6 +410,7 @@ class MainWindow(QMainWindow):
                            microphone=s.microphone if s.allowed("microphone") else None,
                            websocket=str(s.websocket_port) if s.allowed("websocket") else None,
                            vmc=s.vmc_target if s.allowed("vmc") else None,
+                           enhance=Path(s.enhance).expanduser() if s.enhance else None,
                            **({"background": parse_colour(s.background)} if s.background else {}))
 
     def _avatar_path(self) -> Path:

@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor, QFont, QPainter
 
 from engine.runtime.stats import Stats
 
-STAGES = ("capture", "track", "animate", "render", "sink")
+STAGES = ("capture", "track", "animate", "render", "enhance", "sink")
 
 
 def overlay_lines(stats: Stats, mode: str, emotion: str | None = None) -> list[str]:
@@ -25,6 +25,8 @@ def overlay_lines(stats: Stats, mode: str, emotion: str | None = None) -> list[s
         lines.append("  ".join(stages) + " ms (p50)")
     lines.append(f"mode {mode}   emotion {emotion or 'n/a (not analysed)'}")
     lines.append(f"dropped {stats.frames_dropped}  missed {stats.frames_missed}  cpu {stats.cpu_cores:.2f} cores")
+    if stats.enhance_status:
+        lines.append(stats.enhance_status)
     return lines
 
 

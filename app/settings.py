@@ -64,6 +64,7 @@ class AppSettings:
     recording_folder: str = ""  # "" = the user's videos folder
     websocket_port: int = 8765  # the WebSocket stream listens on 127.0.0.1 at this port
     vmc_target: str = "127.0.0.1:39539"  # where the VMC stream goes (VSeeFace's default port)
+    enhance: str = ""  # an enhancement model (docs/ENHANCE.md) run on every frame; "" = off
 
     def allowed(self, key: str) -> bool:
         return bool(self.consent.get(key, False))

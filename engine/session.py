@@ -33,6 +33,7 @@ from engine.packets import FaceFrame, RenderedFrame, VideoFrame
 from engine.paths import DEFAULT_AVATAR
 from engine.perception.voice.voice import VoiceAnalyzer, VoiceOptions, VoiceStage
 from engine.render import RenderOptions
+from engine.render.enhance import Enhancer, open_enhancer
 from engine.runtime.pipeline import Pipeline, PipelineOptions
 from engine.runtime.stats import Stats
 from engine.stages import Sink, Source, SourceCaps
@@ -86,6 +87,7 @@ class SessionSpec:
     calibration: Calibration | None = None
     face_model: Path | None = None  # None: the model manager finds (or downloads) it when needed
     animator: AnimatorOptions = field(default_factory=AnimatorOptions)
+    enhance: Path | None = None  # an enhancement model (docs/ENHANCE.md) run on every rendered frame
 
     @property
     def has_voice(self) -> bool:
@@ -288,12 +290,28 @@ def build_session(spec: SessionSpec, hooks: SessionHooks = SessionHooks(), *, so
     options = PipelineOptions(size=spec.size, fps=spec.fps, avatar=spec.avatar, background=spec.background,
                               msaa=spec.msaa, framing=spec.framing, face_model=face_model, record_controls=spec.record_controls,
                               animator=spec.animator, emotion=spec.emotion, expressiveness=spec.expressiveness)
+    enhancer, enhance_status = _open_enhancer(spec, notes)
     sinks = [open_sink(s) if isinstance(s, str) else s for s in spec.sinks]
     pipeline = Pipeline(source, sinks, options, on_frame=hooks.on_frame, on_face=hooks.on_face,
-                        on_video=hooks.on_video, voice=voice, outputs=outputs)
+                        on_video=hooks.on_video, voice=voice, outputs=outputs, enhancer=enhancer,
+                        enhance_status=enhance_status)
     if spec.calibration is not None:
         pipeline.set_calibration(spec.calibration)
     return Session(spec, pipeline, notes, reporting_mic)
+
+
+def _open_enhancer(spec: SessionSpec, notes: list[str]) -> tuple[Enhancer | None, str | None]:
+    """The enhancement model, or None with one line saying why: the run goes on unenhanced."""
+    if spec.enhance is None:
+        return None, None
+    try:
+        enhancer = open_enhancer(spec.enhance, spec.size)
+    except AvatarcamError as exc:
+        status = f"enhancement off: {exc}"
+        notes.append(status)
+        log.warning(status)
+        return None, status
+    return enhancer, enhancer.status
 
 
 def _build_source(spec: SessionSpec, notes: list[str]) -> Source:

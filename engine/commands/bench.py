@@ -97,7 +97,8 @@ def format_table(result: dict) -> str:
     lines = [f"avatarcam bench: {result['source']} at {result['size']}@{result['fps']:g} -> {result['sink']}",
              f"  renderer {result.get('gl_renderer', '?')}", "",
              f"  {'stage':<10}{'p50 ms':>10}{'p95 ms':>10}"]
-    for stage in ("capture", "track", "hold", "emotion", "voice", "animate", "render", "sink", "e2e", "sound_to_mouth"):
+    for stage in ("capture", "track", "hold", "emotion", "voice", "animate", "render", "enhance", "sink", "e2e",
+                  "sound_to_mouth"):
         if f"{stage}_ms_p50" in result:
             lines.append(f"  {stage:<10}{result[f'{stage}_ms_p50']:>10.2f}{result[f'{stage}_ms_p95']:>10.2f}")
     if result.get("raw_tracker_ms_p50") is not None:
@@ -108,6 +109,8 @@ def format_table(result: dict) -> str:
                   f"missed {result['frames_missed']}, dropped {result['frames_dropped']}",
               f"  source {result.get('source_fps', 0):.2f} fps measured ({result['frames_in']} frames in)",
               f"  cpu {result['cpu_cores']:.2f} cores, resident {result['rss_mb']:.0f} MB"]
+    if result.get("enhance_status"):
+        lines.append(f"  {result['enhance_status']}")
     if "jitter_control_std_max" in result:
         lines.append(f"  jitter (still source): controls {result['jitter_control_std_max']:.4f} "
                      f"(worst {result['jitter_control_worst']}), head {result['jitter_head_deg_std_max']:.3f} deg, "

@@ -144,6 +144,11 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     add_framing_argument(parser)
 
 
+def add_enhance_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--enhance", type=Path, default=None, metavar="MODEL.onnx",
+                        help="run an enhancement model on every rendered frame (docs/ENHANCE.md); off by default")
+
+
 def add_voice_arguments(parser: argparse.ArgumentParser) -> None:
     voice = parser.add_mutually_exclusive_group()
     voice.add_argument("--mic", metavar="N|NAME", help="microphone index or name: the voice drives the mouth")
@@ -173,7 +178,8 @@ def spec_from_args(args: argparse.Namespace, **overrides) -> SessionSpec:
                   microphone=None if get("mic") is None else _device(args.mic), audio=get("audio"),
                   sensevoice=bool(get("sensevoice")), emotion=bool(get("emotion")),
                   expressiveness=get("expressiveness") or 1.0, websocket=get("ws"), vmc=get("vmc"),
-                  record_controls=get("record_controls"), framing=get("framing") or Framing.HEAD_AND_SHOULDERS)
+                  record_controls=get("record_controls"), framing=get("framing") or Framing.HEAD_AND_SHOULDERS,
+                  enhance=get("enhance"))
     if get("background") is not None:
         fields["background"] = args.background
     if isinstance(get("sink"), list):
@@ -246,8 +252,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 on_start=lambda: [print(line, file=sys.stderr) for line in session.stream_endpoints()])
     stats = session.stats()
     print(f"done: {stats.frames_out} frames to {described}", file=sys.stderr)
-    if stats.voice_status:
-        print(stats.voice_status, file=sys.stderr)
+    for status in (stats.voice_status, stats.enhance_status):
+        if status:
+            print(status, file=sys.stderr)
     if (args.video or args.image) and stats.frames_in and not stats.faces_found:
         raise AvatarcamError(f"No face was found in '{args.video or args.image}'; the avatar stayed idle.",
                              "Use footage where one face looks toward the camera, well lit and not too small.")
@@ -375,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="virtualcam[:DEVICE] | null | file:PATH.mp4 (repeatable; default virtualcam)")
     add_voice_arguments(run)
     run.add_argument("--loop", action="store_true", help="loop the video file")
+    add_enhance_argument(run)
     run.add_argument("--record-controls", type=Path, metavar="PATH.jsonl",
                      help="write every animation state handed to the renderer as one JSON line")
     run.add_argument("--quiet", action="store_true", help="no periodic status line")
@@ -431,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--avatar", default="default", metavar="PATH")
     bench.add_argument("--background", type=parse_colour, default=None, metavar="#RRGGBB")
     add_framing_argument(bench)
+    add_enhance_argument(bench)
     bench.add_argument("--raw-frames", type=int, default=200, help="frames for the MediaPipe-alone baseline")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--still", action="store_true",

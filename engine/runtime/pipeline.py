@@ -36,6 +36,7 @@ from engine.packets import AvatarFrame, FaceFrame, RenderedFrame, VideoFrame, Vo
 from engine.paths import DEFAULT_AVATAR
 from engine.perception.face_tracker import FaceTracker, FaceTrackerOptions
 from engine.render import AvatarRenderer, RenderOptions
+from engine.render.enhance import Enhancer
 from engine.runtime.emotion_worker import EmotionStage
 from engine.runtime.output_clock import OutputClock
 from engine.runtime.slots import NewestSlot
@@ -89,8 +90,13 @@ class Pipeline:
                  on_face: Callable[[FaceFrame], None] | None = None,
                  on_source: Callable[[bool], None] | None = None,
                  on_video: Callable[[VideoFrame], None] | None = None,
-                 voice=None, outputs: DataOutputs | None = None) -> None:
+                 voice=None, outputs: DataOutputs | None = None, enhancer: Enhancer | None = None,
+                 enhance_status: str | None = None) -> None:
         self.source = source
+        # The enhancement model after render (engine/render/enhance.py), or None; its status line
+        # (or why it is off) is reported in ``stats().enhance_status``.
+        self.enhancer = enhancer
+        self.enhance_status = enhance_status
         # Data streams (WebSocket, VMC) get every animation state and the fused emotion.
         self.outputs = outputs
         # Voice (engine/perception/voice): a VoiceStage run in its own thread; its newest VoiceFrame reaches
@@ -245,6 +251,8 @@ class Pipeline:
         snapshot["frames_dropped"] = self._video.dropped + self._faces.dropped + self.source.frames_skipped
         if self.voice is not None:
             snapshot["voice_status"] = self.voice_error or self.voice.status
+        if self.enhancer is not None or self.enhance_status:
+            snapshot["enhance_status"] = self.enhancer.status if self.enhancer is not None else self.enhance_status
         emotion = self.emotion.latest
         if self.emotion.error:
             snapshot["emotion_status"] = self.emotion.error
@@ -345,7 +353,8 @@ class Pipeline:
         width, height = options.size
         renderer = AvatarRenderer(avatar, RenderOptions(width=width, height=height,
                                                         background=options.background, msaa=options.msaa,
-                                                        framing=options.framing))
+                                                        framing=options.framing,
+                                                        transparent=self.enhancer is not None))  # alpha: the model's mask
         opened: list[Sink] = []
         record = None
         try:
@@ -407,8 +416,13 @@ class Pipeline:
         now = time.monotonic()
         state, emotion = self.emotion.apply(animator.update(face, now, voice), voice, now)
         start = time.perf_counter()
-        image = renderer.render(self._springs.apply(self._binding.pose(state), now))
+        pose = self._springs.apply(self._binding.pose(state), now)
+        image = renderer.render(pose) if self.enhancer is None else renderer.render_rgba(pose)
         render_ms = (time.perf_counter() - start) * 1000.0
+        if self.enhancer is not None:
+            image, enhance_ms = self.enhancer.apply(image)
+            if enhance_ms:  # 0: switched off after a failure, nothing ran
+                self.telemetry.record("enhance", enhance_ms)
         fresh = face is not None
         frame = RenderedFrame(image=image, t_capture=state.t_capture, sequence=sequence, fresh=fresh,
                               timings=with_timing(state.timings, render=render_ms), state=state)

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 # Stages that record timings, in data-flow order (the overlay and bench tables use this order).
-STAGES: tuple[str, ...] = ("capture", "track", "hold", "emotion", "voice", "animate", "render", "sink", "e2e",
+STAGES: tuple[str, ...] = ("capture", "track", "hold", "emotion", "voice", "animate", "render", "enhance", "sink", "e2e",
                            "sound_to_mouth")
 
 
@@ -42,6 +42,8 @@ class Stats:
     animate_ms_p95: float | None = None
     render_ms_p50: float | None = None
     render_ms_p95: float | None = None
+    enhance_ms_p50: float | None = None
+    enhance_ms_p95: float | None = None
     sink_ms_p50: float | None = None
     sink_ms_p95: float | None = None
     e2e_ms_p50: float | None = None
@@ -51,6 +53,7 @@ class Stats:
     source_fps: float | None = None  # the rate fresh input actually arrived at
     voice_status: str | None = None
     emotion_status: str | None = None
+    enhance_status: str | None = None  # the enhancement model, its provider, or why it is off
     emotion: str | None = None  # the fused emotion, when emotion analysis is on
     mode: str | None = None
     valence: float | None = None
