@@ -90,7 +90,8 @@ class Enhancer:
         Raises whatever onnxruntime raises; ``apply`` is the never-failing form."""
         height, width = rgba.shape[:2]
         frame = rgba if self.model_size is None else cv2.resize(rgba, self.model_size, interpolation=cv2.INTER_AREA)
-        tensor = np.ascontiguousarray((frame.transpose(2, 0, 1)[None] * (1.0 / 255.0)).astype(self._dtype))
+        tensor = np.empty((1, 4, *frame.shape[:2]), dtype=self._dtype)
+        np.multiply(frame.transpose(2, 0, 1), np.float32(1.0 / 255.0), out=tensor[0], casting="unsafe")
         self._bind(IMAGE_INPUT, tensor)
         if self._previous is not None:
             if self._last is None or self._last.shape[2:] != tensor.shape[2:]:
@@ -101,7 +102,8 @@ class Enhancer:
         out = self._binding.copy_outputs_to_cpu()[0]
         if self._previous is not None:
             self._last = np.ascontiguousarray(out.astype(self._dtype))
-        image = np.clip(out[0].transpose(1, 2, 0).astype(np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        rgb = out[0].transpose(1, 2, 0).astype(np.float32) * np.float32(255.0)
+        image = np.clip(rgb, 0.0, 255.0, out=rgb).round(out=rgb).astype(np.uint8)
         if image.shape[:2] != (height, width):
             image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
         return np.ascontiguousarray(image)

@@ -29,6 +29,7 @@ import numpy as np
 import pygltflib
 
 from engine.avatar.loading import compression, vrm0, vrm1
+from engine.avatar.loading.flame import FLAME_SUFFIXES, load_flame_avatar
 from engine.avatar.model import REPEAT, Avatar, Material, Mesh, Node, Primitive, Skin, Texture, decompose_matrix
 from engine.avatar.spring_bone import SpringBones
 from engine.errors import AvatarLoadError
@@ -52,6 +53,8 @@ _HINT_REEXPORT = "Re-export the avatar from your 3D tool (glTF 2.0 / GLB) and tr
 def load_avatar(path: str | Path) -> Avatar:
     """Load a .glb, .gltf or .vrm file. Raises ``AvatarLoadError`` for any unusable file."""
     path = Path(path)
+    if path.suffix.lower() in FLAME_SUFFIXES:  # a FLAME head the user supplies (engine/avatar/loading/flame.py)
+        return load_flame_avatar(path)
     data = _read_file(path)
     if data[:4] == _GLB_MAGIC:
         document, blob = _split_glb(path, data)
