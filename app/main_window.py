@@ -586,7 +586,10 @@ class MainWindow(QMainWindow):
         self.load_avatar(self.avatar_box.itemData(index))
 
     def open_avatar_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open an avatar", str(Path.home()), "Avatars (*.glb *.gltf *.vrm)")
+        # FLAME may not be shipped: the filter names where to get it (the file's .pkl or .npz).
+        path, _ = QFileDialog.getOpenFileName(self, "Open an avatar", str(Path.home()),
+                                              "Avatars (*.glb *.gltf *.vrm *.pkl *.npz);;"
+                                              "FLAME head, from flame.is.tue.mpg.de (*.pkl *.npz)")
         if path:
             self.load_avatar(path)
 

@@ -82,7 +82,7 @@ def write_flame_pickle(path: Path, **kwargs) -> Path:
 
             return copyreg._reconstructor, (Ch, object, None), self.__dict__
 
-    class csc_matrix:  # noqa: N801 (scipy's name)
+    class csc_matrix:  # scipy's name
         def __reduce__(self):
             import copyreg
 

@@ -156,3 +156,13 @@ def test_doctor_reports_opengl(capsys):
     line = next(line for line in out.splitlines() if "OpenGL" in line)
     assert line.startswith("ok")
     assert "virtual camera" in out and "face_landmarker" in out
+
+
+def test_doctor_names_the_onnx_provider_in_use_and_where_to_get_flame(capsys):
+    import onnxruntime
+
+    _, out, _ = run_cli(capsys, "doctor")
+    line = next(line for line in out.splitlines() if "ONNX providers" in line)
+    assert line.startswith("ok") and "models run on" in line
+    assert all(p.removesuffix("ExecutionProvider") in line for p in onnxruntime.get_available_providers())
+    assert "flame.is.tue.mpg.de" in next(line for line in out.splitlines() if "FLAME" in line)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -76,6 +78,48 @@ def run_benchmark(spec: SessionSpec, seconds: float, *, raw_frames: int = 200, s
     return result
 
 
+def time_models(enhance: Path | None, runs: int = 200, size: tuple[int, int] = (1920, 1080)) -> dict:
+    """Each ONNX model alone, on the provider the session factory picks (the GPU where one works):
+    the face emotion model, the voice activity model (when downloaded), and the enhancement model
+    at ``size``. Keys ``model_<name>_ms_p50/p95`` and ``model_<name>_provider``. (Lip-sync is signal
+    processing, not a model; MediaPipe's tracker is timed by the pipeline run itself.)"""
+    from engine.models import ModelManager
+    from engine.onnx_session import create_session
+    from engine.paths import MODELS_DIR
+    from engine.render.enhance import open_enhancer
+
+    feeds: dict[str, tuple[Path | None, Callable[[], dict]]] = {
+        "fer": (MODELS_DIR / "fer_mini_xception.onnx", lambda: {"face": np.zeros((1, 1, 64, 64), np.float32)}),
+        "vad": (ModelManager().find("silero_vad"), lambda: {"input": np.zeros((1, 576), np.float32),
+                                                           "state": np.zeros((2, 1, 128), np.float32),
+                                                           "sr": np.array(16000, np.int64)}),
+    }
+    out: dict = {}
+    for name, (path, feed) in feeds.items():
+        if path is None:
+            continue
+        session = create_session(path, what=f"{name} model", gpu=True)
+        inputs = feed()
+        out.update(_timed(name, session.get_providers()[0], lambda s=session, i=inputs: s.run(None, i), runs))
+    if enhance is not None:
+        enhancer = open_enhancer(enhance, size)
+        frame = np.zeros((size[1], size[0], 4), np.uint8)
+        out.update(_timed("enhance", enhancer.providers[0], lambda: enhancer.run(frame), runs))
+    return out
+
+
+def _timed(name: str, provider: str, call: Callable[[], object], runs: int) -> dict:
+    for _ in range(10):  # warm-up: allocation, cuDNN autotuning
+        call()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return {f"model_{name}_provider": provider.removesuffix("ExecutionProvider"),
+            f"model_{name}_ms_p50": round(percentile(times, 50), 3), f"model_{name}_ms_p95": round(percentile(times, 95), 3)}
+
+
 def jitter(states: list[AvatarFrame]) -> dict:
     """Frame-to-frame standard deviation of every output channel, worst channel reported.
 
@@ -111,6 +155,10 @@ def format_table(result: dict) -> str:
               f"  cpu {result['cpu_cores']:.2f} cores, resident {result['rss_mb']:.0f} MB"]
     if result.get("enhance_status"):
         lines.append(f"  {result['enhance_status']}")
+    for name in ("fer", "vad", "enhance"):
+        if f"model_{name}_ms_p50" in result:
+            lines.append(f"  model {name:<8} {result[f'model_{name}_ms_p50']:>8.2f} ms p50 {result[f'model_{name}_ms_p95']:>8.2f} ms p95"
+                         f"  on {result[f'model_{name}_provider']}")
     if "jitter_control_std_max" in result:
         lines.append(f"  jitter (still source): controls {result['jitter_control_std_max']:.4f} "
                      f"(worst {result['jitter_control_worst']}), head {result['jitter_head_deg_std_max']:.3f} deg, "

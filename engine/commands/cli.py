@@ -311,6 +311,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(rates) if args.json else format_rates(rates))
         return 0
     result = run_benchmark(spec, args.seconds, raw_frames=args.raw_frames, still=args.still)
+    if args.models:
+        from engine.commands.bench import time_models
+
+        result.update(time_models(spec.enhance, size=spec.size))
     print(json.dumps(result) if args.json else format_table(result))
     return 0
 
@@ -347,6 +351,17 @@ def add_emotion_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--emotion", action="store_true", help="analyse emotion (face, and voice when on) and show it on the avatar")
     parser.add_argument("--expressiveness", type=float, default=1.0, metavar="0..2",
                         help="strength of the emotion layer: 0 = pure mirror, 1 = clearly stylised (1)")
+
+
+def cmd_train_enhancer(args: argparse.Namespace) -> int:
+    from engine.commands.train_enhancer import run
+
+    result = run(args.video, args.out, face_model=face_model_path(), avatar=resolve_avatar(args.avatar),
+                 minutes=args.minutes, size=args.size, train_seconds=args.train_seconds, test_seconds=args.test_seconds,
+                 width=args.width, threads=args.threads, report=args.report)
+    print(json.dumps(result))
+    print(f"wrote {args.out}: use it with 'avatarcam run --enhance {args.out}'", file=sys.stderr)
+    return 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -409,6 +424,20 @@ def build_parser() -> argparse.ArgumentParser:
     lipsync.add_argument("--json", action="store_true", help="one JSON object per line: t, jawOpen, visemes, controls")
     lipsync.set_defaults(func=cmd_lipsync)
 
+    train = sub.add_parser("train-enhancer", help="train a personal photoreal enhancement model on a clip of you (needs avatarcam[train])")
+    train.add_argument("--video", type=Path, required=True, metavar="PATH", help="a clip of you talking, facing the camera")
+    train.add_argument("--out", type=Path, required=True, metavar="MODEL.onnx")
+    train.add_argument("--avatar", default="default", metavar="PATH", help="the avatar to render (default head; a FLAME .pkl works too)")
+    train.add_argument("--minutes", type=float, default=10.0, help="training time (10; more is better on a GPU)")
+    train.add_argument("--size", type=parse_size, default=(224, 128), metavar="WxH", help="the model's size (224x128)")
+    train.add_argument("--width", type=int, default=16, help="U-Net channels at full size (16; 32+ on a GPU)")
+    train.add_argument("--threads", type=int, default=0, help="CPU threads for training (0: PyTorch's default)")
+    train.add_argument("--train-seconds", type=float, default=None, help="train on the clip's first seconds only")
+    train.add_argument("--test-seconds", type=float, default=8.0, help="held out at the end for --report (8)")
+    train.add_argument("--report", type=Path, default=None, metavar="DIR",
+                       help="score the held-out end of the clip (PSNR, SSIM, flicker) and write comparison PNGs here")
+    train.set_defaults(func=cmd_train_enhancer)
+
     doctor = sub.add_parser("doctor", help="check OpenGL, the virtual camera driver, cameras, microphones, models")
     doctor.add_argument("--avatar", metavar="default|PATH",
                         help="also check an avatar: its face rig (ARKit, VRM, visemes...) and what it cannot show")
@@ -440,6 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--background", type=parse_colour, default=None, metavar="#RRGGBB")
     add_framing_argument(bench)
     add_enhance_argument(bench)
+    bench.add_argument("--models", action="store_true",
+                       help="also time each ONNX model alone (emotion, voice activity, enhancement) on the provider in use")
     bench.add_argument("--raw-frames", type=int, default=200, help="frames for the MediaPipe-alone baseline")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--still", action="store_true",

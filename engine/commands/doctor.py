@@ -24,7 +24,8 @@ def _opengl() -> Check:
     except Exception as exc:
         return Check("OpenGL", False, f"{exc}. Install Mesa: sudo apt install libegl1 libgl1-mesa-dri libgbm1", True)
     try:
-        return Check("OpenGL", True, f"{ctx.info['GL_RENDERER']} (OpenGL {ctx.version_code / 100:.1f})", True)
+        return Check("OpenGL", True, f"{ctx.info['GL_RENDERER']} (OpenGL {ctx.version_code / 100:.1f}, "
+                                     f"MSAA up to {ctx.max_samples}x)", True)
     finally:
         ctx.release()
 
@@ -70,6 +71,30 @@ def _models() -> list[Check]:
     return checks
 
 
+def _onnx() -> Check:
+    """The providers onnxruntime offers, and the one a model really starts on here (a GPU
+    provider can be listed and still fail to load its CUDA libraries)."""
+    import onnxruntime
+
+    from engine.errors import ModelError
+    from engine.onnx_session import create_session
+    from engine.paths import MODELS_DIR
+
+    available = ", ".join(p.removesuffix("ExecutionProvider") for p in onnxruntime.get_available_providers())
+    try:
+        used = create_session(MODELS_DIR / "fer_mini_xception.onnx", what="emotion model").get_providers()[0]
+    except ModelError as exc:
+        return Check("ONNX providers", False, f"available {available}; a model did not start: {exc}")
+    return Check("ONNX providers", True, f"models run on {used.removesuffix('ExecutionProvider')} "
+                                         f"(onnxruntime {onnxruntime.__version__} offers {available})")
+
+
+def _flame() -> Check:
+    from engine.avatar.loading.flame import WHERE_TO_GET
+
+    return Check("FLAME heads", True, f"optional. {WHERE_TO_GET}")
+
+
 def _avatar(path: Path) -> list[Check]:
     """How an avatar will be driven: its face rig, what it cannot show, whether its arms are lowered."""
     from engine.avatar import load_avatar
@@ -93,7 +118,7 @@ def _avatar(path: Path) -> list[Check]:
 def run_checks(avatar: Path | None = None) -> list[Check]:
     """Every check; with ``avatar``, also how that avatar's face and body will be driven."""
     checks = [Check("python", True, f"{sys.version.split()[0]} on {platform.platform()}", True)]
-    checks += [_opengl(), _virtual_camera(), _cameras(), _microphones(), *_models()]
+    checks += [_opengl(), _onnx(), _virtual_camera(), _cameras(), _microphones(), *_models(), _flame()]
     if avatar is not None:
         checks += _avatar(avatar)
     return checks
