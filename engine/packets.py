@@ -56,6 +56,7 @@ class FaceFrame:
     blink: tuple[float, float] = (0.0, 0.0)  # left, right eye closure 0..1
     landmarks: np.ndarray | None = None  # N x 3 normalised image coordinates, when available
     timings: Mapping[str, float] = field(default_factory=dict)
+    image_size: tuple[int, int] = (0, 0)  # width, height the landmarks are normalised to (0: unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,10 @@ class AvatarFrame:
     # The voice's visemes (engine.perception.voice.lipsync.VISEMES -> 0..1) behind that mouth, for
     # avatars whose mouth is a viseme rig; empty when no voice owns the mouth.
     visemes: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
+    # The newest tracked landmarks while tracking (raw, unfiltered; None otherwise) and the size of
+    # the image they are normalised to: avatars fitted to landmarks (FLAME) read them.
+    landmarks: np.ndarray | None = None
+    image_size: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True, slots=True)

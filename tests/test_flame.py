@@ -140,22 +140,73 @@ def test_identity_is_fitted_once_from_a_few_frames(tmp_path):
     assert after < 0.1 * before and after < 2.5e-4
 
 
-def test_the_embedding_puts_mediapipe_landmarks_on_the_model(face_model):
+def _canonical_flame(face_model, expressions: int = 1) -> tuple[FlameModel, np.ndarray]:
+    """A "FLAME" head that is MediaPipe's own canonical face, a little bigger and moved, with local
+    expression bumps and a jaw over the lower face; and the canonical face itself."""
     from engine.perception.face_geometry import canonical_face
 
     canonical, triangles = canonical_face(face_model)
-    # A "FLAME" head that is MediaPipe's own canonical face, a little bigger and moved: each
-    # landmark must land on its own vertex, wherever the mesh sits.
     mesh = 1.08 * canonical + np.array([0.004, 0.02, -0.01])
     regressor = np.zeros((5, len(mesh)))
-    regressor[0, 1] = regressor[1, 1] = regressor[2, 152] = 1.0
+    regressor[0, 1] = regressor[1, 1] = 1.0
+    regressor[2, [234, 454]] = 0.5  # the jaw hinge: between the cheeks' outer edges
     regressor[3, [263, 362]] = regressor[4, [33, 133]] = 0.5  # eye "joints" at the eye corners
-    model = FlameModel(v_template=mesh, shapedirs=np.zeros((len(mesh), 3, 1)), exprdirs=np.zeros((len(mesh), 3, 1)),
-                       posedirs=np.zeros((len(mesh), 3, 0)), j_regressor=regressor,
-                       weights=np.eye(5)[np.ones(len(mesh), int)], parents=np.array([-1, 0, 1, 1, 1]), faces=triangles)
+    rng = np.random.default_rng(2)
+    exprdirs = np.zeros((len(mesh), 3, expressions))
+    for k in range(expressions):
+        centre = mesh[rng.integers(len(mesh))]
+        exprdirs[:, :, k] = np.exp(-((mesh - centre) ** 2).sum(1) / (2 * 0.02**2))[:, None] * rng.normal(scale=0.003, size=3)
+    weights = np.zeros((len(mesh), 5))
+    weights[:, 2] = np.clip((-0.03 - mesh[:, 1]) / 0.03, 0, 1)
+    weights[:, 1] = 1 - weights[:, 2]
+    model = FlameModel(v_template=mesh, shapedirs=np.zeros((len(mesh), 3, 1)), exprdirs=exprdirs,
+                       posedirs=np.zeros((len(mesh), 3, 0)), j_regressor=regressor, weights=weights,
+                       parents=np.array([-1, 0, 1, 1, 1]), faces=triangles)
+    return model, canonical
+
+
+def test_the_embedding_puts_mediapipe_landmarks_on_the_model(face_model):
+    # Each landmark must land on its own vertex of the canonical-face head, wherever it sits.
+    model, canonical = _canonical_flame(face_model)
+    mesh = model.v_template
     embedding = compute_embedding(model, canonical)
     placed = embedding.points(model, mesh)
     error = np.linalg.norm(placed - mesh, axis=1)
     assert np.median(error) < 0.0005 and error.max() < 0.003, (np.median(error), error.max())
     s, _, _ = similarity(canonical, placed)
     assert abs(s - 1.08) < 0.01
+
+
+def test_a_flame_avatar_follows_live_landmarks(face_model, monkeypatch):
+    """The live path: the tracker's normalised landmarks in an AvatarFrame drive the avatar's
+    expression targets and jaw through the retargeting."""
+    from engine.avatar.loading.flame import flame_avatar
+    from engine.avatar.retarget import AvatarBinding
+    from engine.models import ModelManager
+    from engine.packets import AvatarFrame
+    from engine.vocabulary.rigs import FaceRig
+
+    monkeypatch.setattr(ModelManager, "find", lambda self, name: face_model)
+    model, _ = _canonical_flame(face_model, expressions=4)
+    binding = AvatarBinding(flame_avatar(model))
+    assert binding.rig == FaceRig.FLAME and binding._flame.ready.wait(60.0)
+    truth, jaw = np.array([2.0, -1.0, 0.0, 1.5]), 0.15
+    points = binding._flame.fitter.points(truth, jaw)
+    width, height = 640, 480
+    aspect = width / height
+    # Model metres to MediaPipe's normalised coordinates of a face half the picture high.
+    scaled = points * 3.0
+    landmarks = np.stack([scaled[:, 0] / aspect + 0.5, 0.45 - scaled[:, 1], -scaled[:, 2] / aspect], 1)
+    pose = None
+    for sequence in range(3):
+        pose = binding.pose(AvatarFrame(t_capture=0.0, sequence=sequence, controls={}, landmarks=landmarks,
+                                        image_size=(width, height)))
+    expected = expression_weights(truth)
+    for name, value in expected.items():
+        assert abs(pose.morph_weights.get(name, 0.0) - value) < 0.05, (name, dict(pose.morph_weights))
+    x, _, _, w = pose.node_rotations["Jaw"]
+    assert abs(2 * np.degrees(np.arctan2(x, w)) - np.degrees(jaw)) < 1.0
+    # Without landmarks (tracking lost, the voice alone) the controls drive it: a closed mouth rests.
+    rest = binding.pose(AvatarFrame(t_capture=0.0, sequence=9, controls={}))
+    assert not any(rest.morph_weights.values())
+    assert abs(rest.node_rotations.get("Jaw", (0.0, 0.0, 0.0, 1.0))[3]) > 0.9999

@@ -102,6 +102,7 @@ class Animator:
         self._controls = np.zeros(_N)
         self._head = np.zeros(3)
         self._gaze = np.zeros(2)
+        self._landmark_face: FaceFrame | None = None  # the newest face with landmarks, for landmark-fitted avatars
         self._presence = 0.0  # 0 = idle life only, 1 = tracking only
         self._last_face_time: float | None = None
         self._tracking = False
@@ -154,6 +155,7 @@ class Animator:
         self._controls = np.clip(self._controls_filter(calibrated, t), 0.0, 1.0)
         self._head = self._head_filter(np.asarray(face.head_rotation) - self._head_neutral, t)
         self._gaze = self._gaze_filter(np.asarray(face.gaze), t)
+        self._landmark_face = face if face.landmarks is not None else None
         self._last_face_time = t
 
     def _ease_presence(self, tracking: bool, now: float) -> None:
@@ -210,4 +212,6 @@ class Animator:
             voice_weight=float(wv),
             t_voice=t_voice,
             visemes=visemes,
+            landmarks=self._landmark_face.landmarks if self._tracking and self._landmark_face is not None else None,
+            image_size=self._landmark_face.image_size if self._landmark_face is not None else (0, 0),
         )

@@ -27,11 +27,18 @@ the same alternation with a least-squares step on the shape (prior ``shape_sigma
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from engine.avatar.loading.flame import JAW, LEFT_EYE, RIGHT_EYE, FlameModel
+from engine.avatar.loading.flame import JAW, LEFT_EYE, RIGHT_EYE, FlameModel, expression_weights
+from engine.errors import ModelError
+from engine.perception.face_geometry import MESH_LANDMARKS, canonical_face
+
+log = logging.getLogger(__name__)
 
 # MediaPipe mesh landmark numbers of the anchors (the subject's own left and right).
 LEFT_EYE_CORNERS = (263, 362)
@@ -273,3 +280,58 @@ class FlameFitter:
             self._set_betas(betas)
         self.last = None
         return self.betas.copy()
+
+
+class FlameDriver:
+    """Drives a FLAME avatar from live landmarks (the render thread calls ``drive`` each frame).
+
+    The embedding needs MediaPipe's canonical face and a second or two of work, so it is computed
+    on a background thread; until it is ready (or when the face model is missing) ``drive`` returns
+    None and the avatar follows the head pose alone. The identity is fitted once from the first
+    ``IDENTITY_FRAMES`` tracked frames, also in the background, and used by the per-frame fits.
+    """
+
+    IDENTITY_FRAMES = 20
+
+    def __init__(self, model: FlameModel, face_model: Path | None) -> None:
+        self.model = model
+        self.fitter: FlameFitter | None = None
+        self._frames: list[np.ndarray] = []
+        self._identity_started = False
+        self.ready = threading.Event()  # set when the embedding is ready, or has failed
+        if face_model is None:
+            log.warning("FLAME expressions are off: the face model (its canonical face) was not found")
+            self.ready.set()
+            return
+        threading.Thread(target=self._prepare, args=(face_model,), name="avatarcam-flame", daemon=True).start()
+
+    def _prepare(self, face_model: Path) -> None:
+        try:
+            canonical, _ = canonical_face(face_model)
+            self.fitter = FlameFitter(self.model, compute_embedding(self.model, canonical), iterations=4)
+        except ModelError as exc:
+            log.warning("FLAME expressions are off: %s", exc)
+        finally:
+            self.ready.set()
+
+    def _fit_identity(self, frames: list[np.ndarray]) -> None:
+        assert self.fitter is not None
+        helper = FlameFitter(self.model, self.fitter.embedding)
+        betas = helper.fit_identity(frames, rounds=3)
+        self.fitter = FlameFitter(self.model, self.fitter.embedding, betas, iterations=4)
+
+    def drive(self, landmarks: np.ndarray, image_size: tuple[int, int]) -> tuple[dict[str, float], float] | None:
+        """Expression morph weights and the jaw angle (radians) for one frame, or None if not ready."""
+        fitter = self.fitter
+        if fitter is None or len(landmarks) < MESH_LANDMARKS:
+            return None
+        width, height = image_size
+        points = landmark_points(landmarks, width / height if width and height else 1.0)[fitter.embedding.landmarks]
+        if not self._identity_started:
+            self._frames.append(points)
+            if len(self._frames) >= self.IDENTITY_FRAMES:
+                self._identity_started = True
+                threading.Thread(target=self._fit_identity, args=(self._frames,), name="avatarcam-flame-id",
+                                 daemon=True).start()
+        fit = fitter.fit(points)
+        return expression_weights(fit.expression), fit.jaw

@@ -30,10 +30,13 @@ import numpy as np
 
 from engine.avatar.body import body_turn, chest_bone, relaxed_arm_turns
 from engine.avatar.face_rig import FaceRigBinding
-from engine.avatar.model import LEFT_EYE_CANDIDATES, RIGHT_EYE_CANDIDATES, Avatar, decompose_matrix
+from engine.avatar.flame_fit import FlameDriver
+from engine.avatar.loading.flame import FlameModel
+from engine.avatar.model import LEFT_EYE_CANDIDATES, RIGHT_EYE_CANDIDATES, Avatar, decompose_matrix, quat_from_axis_angle
 from engine.avatar.rig_names import find_targets
 from engine.avatar.rig_table import vrm_expression_weights
 from engine.avatar.vrm import LookAt
+from engine.models import ModelManager
 from engine.packets import AvatarFrame, AvatarPose
 from engine.rotation import euler_to_matrix
 from engine.vocabulary.arkit import ARKIT_BLENDSHAPES
@@ -99,6 +102,9 @@ class AvatarBinding:
         self.arkit_targets: Mapping[str, str] = self.face.arkit
         # The avatar's own morph target names a control may set directly (ARKit names are bound above).
         self._own_targets = frozenset(avatar.morph_target_names) - set(ARKIT_BLENDSHAPES)
+        # A FLAME head: expression and jaw fitted to the live landmarks (engine/avatar/flame_fit.py).
+        flame = avatar.extras.get("flame")
+        self._flame = FlameDriver(flame, ModelManager().find("face_landmarker")) if isinstance(flame, FlameModel) else None
         self.bones: dict[str, _BoneBinding] = {}
         for role, human_bone, candidates in _ROLES:
             index = avatar.human_bone(human_bone)
@@ -112,7 +118,7 @@ class AvatarBinding:
         # Relaxed arms are a constant pose: their local rotations are worked out once.
         self._arms = MappingProxyType({avatar.nodes[i].name: _BoneBinding.of(avatar, i).local_quaternion(turn)
                                        for i, turn in relaxed_arm_turns(avatar).items()})
-        rig = self.face.rig
+        rig = FaceRig.FLAME if self._flame is not None else self.face.rig
         if rig == FaceRig.POSE_ONLY and "jaw" in self.bones:
             rig = FaceRig.JAW_BONE
         self.rig: FaceRig = rig
@@ -161,7 +167,14 @@ class AvatarBinding:
         if expression_weights and self._manager is not None:
             result = self._manager.evaluate(expression_weights)
             target_weights, uv = result.target_weights, result.uv_transforms
-        return AvatarPose(morph_weights=MappingProxyType(weights), node_rotations=MappingProxyType(self._rotations(frame)),
+        rotations = self._rotations(frame)
+        if self._flame is not None and frame.landmarks is not None:
+            # While tracking, the fit drives the face; otherwise (voice, idle) the controls do.
+            fitted = self._flame.drive(frame.landmarks, frame.image_size)
+            if fitted is not None:
+                weights.update(fitted[0])
+                rotations["Jaw"] = quat_from_axis_angle((1.0, 0.0, 0.0), float(np.degrees(fitted[1])))
+        return AvatarPose(morph_weights=MappingProxyType(weights), node_rotations=MappingProxyType(rotations),
                           target_weights=target_weights, uv_transforms=uv)
 
     def _rotations(self, frame: AvatarFrame) -> dict[str, tuple[float, float, float, float]]:

@@ -137,6 +137,7 @@ class FaceTracker:
             gaze=gaze_from_blendshapes(blendshapes),
             blink=(blendshapes["eyeBlinkLeft"], blendshapes["eyeBlinkRight"]),
             landmarks=landmarks,
+            image_size=frame.size,
         )
 
     def _choose_face(self, landmark_sets: list[np.ndarray]) -> int:

@@ -12,6 +12,7 @@ class FaceRig(StrEnum):
     """
 
     ARKIT = "perfect sync (ARKit 52)"
+    FLAME = "FLAME (expression and jaw fitted to the landmarks)"
     VRM = "VRM presets"
     OCULUS_VISEMES = "Oculus visemes"
     VROID_FCL = "VRoid Fcl morphs"
