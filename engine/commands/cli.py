@@ -358,7 +358,7 @@ def cmd_train_enhancer(args: argparse.Namespace) -> int:
 
     result = run(args.video, args.out, face_model=face_model_path(), avatar=resolve_avatar(args.avatar),
                  minutes=args.minutes, size=args.size, train_seconds=args.train_seconds, test_seconds=args.test_seconds,
-                 width=args.width, threads=args.threads, report=args.report)
+                 width=args.width, batch=args.batch, threads=args.threads, report=args.report)
     print(json.dumps(result))
     print(f"wrote {args.out}: use it with 'avatarcam run --enhance {args.out}'", file=sys.stderr)
     return 0
@@ -431,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--minutes", type=float, default=10.0, help="training time (10; more is better on a GPU)")
     train.add_argument("--size", type=parse_size, default=(224, 128), metavar="WxH", help="the model's size (224x128)")
     train.add_argument("--width", type=int, default=16, help="U-Net channels at full size (16; 32+ on a GPU)")
+    train.add_argument("--batch", type=int, default=8, help="frame pairs per training step (8)")
     train.add_argument("--threads", type=int, default=0, help="CPU threads for training (0: PyTorch's default)")
     train.add_argument("--train-seconds", type=float, default=None, help="train on the clip's first seconds only")
     train.add_argument("--test-seconds", type=float, default=8.0, help="held out at the end for --report (8)")

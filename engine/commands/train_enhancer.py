@@ -230,6 +230,7 @@ def train(data: ClipData, train_until: float, minutes: float, *, width: int = 16
             shown = elapsed
             _progress("training", int(elapsed), int(minutes * 60), f"step {iteration} loss {loss.item():.4f}")
     _progress("training", int(minutes * 60), int(minutes * 60), f"{iteration} steps")
+    model.steps = iteration  # reported with the result
     return model.eval()
 
 
@@ -297,7 +298,8 @@ def evaluate(model_path: Path, data: ClipData, test_from: float, report: Path | 
 
 
 def run(video: Path, out: Path, *, face_model: Path, avatar: Path, minutes: float, size: tuple[int, int],
-        train_seconds: float | None, test_seconds: float, width: int, threads: int, report: Path | None) -> dict:
+        train_seconds: float | None, test_seconds: float, width: int, threads: int, report: Path | None,
+        batch: int = 8) -> dict:
     """The whole command: prepare, train, export, and (with ``report``) evaluate on the held-out tail."""
     try:
         import torch  # noqa: F401
@@ -308,10 +310,11 @@ def run(video: Path, out: Path, *, face_model: Path, avatar: Path, minutes: floa
     data = prepare_clip(video, face_model, avatar, size)
     test_from = max(0.0, data.duration - test_seconds) if report is not None else data.duration
     train_until = min(test_from, train_seconds) if train_seconds else test_from
-    model = train(data, train_until, minutes, width=width, threads=threads)
+    model = train(data, train_until, minutes, width=width, batch=batch, threads=threads)
     export_onnx(model, out, size)
     result: dict = {"out": str(out), "frames": len(data.times), "train_until_s": round(train_until, 2),
-                    "size": f"{size[0]}x{size[1]}", "minutes": minutes}
+                    "size": f"{size[0]}x{size[1]}", "minutes": minutes, "width": width, "batch": batch,
+                    "steps": model.steps}
     if report is not None:
         result.update(evaluate(out, data, test_from, report))
     result["wall_s"] = round(time.monotonic() - start, 1)
