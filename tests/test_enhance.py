@@ -125,7 +125,7 @@ def _run_demo(spec: SessionSpec, frames: int) -> tuple[list[RenderedFrame], obje
 
 def test_the_session_enhances_every_frame_and_keeps_the_rate(tmp_path):
     base = SessionSpec(source=SourceKind.DEMO, size=SIZE, fps=30.0, sinks=("null",), background=(0.8, 0.4, 0.1))
-    plain, _, _ = _run_demo(base, 5)
+    plain, plain_stats, _ = _run_demo(base, 90)
     model = channel_swap_model(tmp_path / "swap.onnx")
     frames, stats, notes = _run_demo(replace(base, enhance=model), 90)
     corner_plain, corner = plain[-1].image[2, 2], frames[-1].image[2, 2]
@@ -134,8 +134,11 @@ def test_the_session_enhances_every_frame_and_keeps_the_rate(tmp_path):
     assert stats.enhance_ms_p50 is not None and stats.enhance_status and "swap.onnx" in stats.enhance_status
     assert not notes
     # The rate is measured by `bench --enhance` (docs/PERFORMANCE.md); here only that the stage
-    # does not starve the output on a shared machine: few missed ticks.
-    assert stats.frames_missed <= 0.2 * stats.frames_out
+    # does not starve the output: few more missed ticks than the same run unenhanced (on a shared
+    # machine both miss ticks; the plain run is the yardstick measured under the same load).
+    missed = stats.frames_missed / (stats.frames_out + stats.frames_missed)
+    plain_missed = plain_stats.frames_missed / (plain_stats.frames_out + plain_stats.frames_missed)
+    assert missed <= plain_missed + 0.2, (missed, plain_missed)
 
 
 def test_a_missing_model_leaves_the_run_going_unenhanced(tmp_path):

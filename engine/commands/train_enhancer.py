@@ -143,8 +143,12 @@ def prepare_clip(video: Path, face_model: Path, avatar_path: Path, size: tuple[i
 # --- the model -----------------------------------------------------------------------------------
 
 
-def build_unet(width: int = 16):
-    """A compact U-Net: 7 channels in (render RGBA + previous RGB), 3 levels, RGB out (sigmoid)."""
+def build_unet(width: int = 16, plate: np.ndarray | None = None):
+    """A compact U-Net: 7 channels in (render RGBA + previous RGB), 3 levels, RGB out (sigmoid).
+
+    ``plate`` (H x W x 3 uint8, the mean real frame): the output is the plate plus what the network
+    adds (in logit space), and the last layer starts at zero, so training starts from the scene's
+    average (background, light) and spends its steps on the person, not on learning the wall."""
     import torch
     from torch import nn
 
@@ -163,6 +167,13 @@ def build_unet(width: int = 16):
             self.up1, self.dec1 = nn.ConvTranspose2d(c, c, 2, stride=2), block(2 * c, c)
             self.out = nn.Conv2d(c, 3, 1)
             self.pool = nn.AvgPool2d(2)
+            logit = torch.zeros(1, 3, 1, 1)
+            if plate is not None:
+                p = torch.from_numpy(plate).float().permute(2, 0, 1)[None].clamp(2, 253) / 255
+                logit = torch.log(p / (1 - p))
+                nn.init.zeros_(self.out.weight)
+                nn.init.zeros_(self.out.bias)
+            self.register_buffer("plate", logit)
 
         def forward(self, image: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
             e1 = self.enc1(torch.cat([image, previous], 1))
@@ -172,7 +183,7 @@ def build_unet(width: int = 16):
             d3 = self.dec3(torch.cat([self.up3(m), e3], 1))
             d2 = self.dec2(torch.cat([self.up2(d3), e2], 1))
             d1 = self.dec1(torch.cat([self.up1(d2), e1], 1))
-            return torch.sigmoid(self.out(d1))
+            return torch.sigmoid(self.out(d1) + self.plate)
 
     return UNet()
 
@@ -207,7 +218,8 @@ def train(data: ClipData, train_until: float, minutes: float, *, width: int = 16
         raise AvatarcamError("The training part of the clip is too short.", "Use a clip of at least 10 seconds.")
     renders = torch.from_numpy(data.renders).permute(0, 3, 1, 2)
     reals = torch.from_numpy(data.reals).permute(0, 3, 1, 2)
-    model = build_unet(width)
+    plate = data.reals[usable].mean(axis=0).round().astype(np.uint8)
+    model = build_unet(width, plate)
     optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
     deadline = time.monotonic() + minutes * 60.0
     begin = time.monotonic()
@@ -242,7 +254,7 @@ def export_onnx(model, out: Path, size: tuple[int, int]) -> Path:
     image, previous = torch.zeros(1, 4, size[1], size[0]), torch.zeros(1, 3, size[1], size[0])
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(model, (image, previous), str(out), input_names=["image", "previous"], output_names=["rgb"],
-                      opset_version=18, verbose=False)
+                      opset_version=18, verbose=False, external_data=False)  # one self-contained file
     return out
 
 
@@ -281,11 +293,15 @@ def evaluate(model_path: Path, data: ClipData, test_from: float, report: Path | 
     enhanced = np.stack([enhancer.run(data.renders[i]) for i in test])
     raw = data.renders[test][..., :3]
     reals = data.reals[test]
+    # The trivial baseline a model must beat: the mean real frame before the held-out part.
+    average = data.reals[data.times < test_from].mean(axis=0).round().astype(np.uint8)
     result = {"test_frames": len(test), "test_from_s": round(test_from, 2),
               "psnr_enhanced": round(float(np.mean([psnr(e, r) for e, r in zip(enhanced, reals)])), 2),
               "psnr_render": round(float(np.mean([psnr(e, r) for e, r in zip(raw, reals)])), 2),
               "ssim_enhanced": round(float(np.mean([ssim(e, r) for e, r in zip(enhanced, reals)])), 4),
               "ssim_render": round(float(np.mean([ssim(e, r) for e, r in zip(raw, reals)])), 4),
+              "psnr_mean_frame": round(float(np.mean([psnr(average, r) for r in reals])), 2),
+              "ssim_mean_frame": round(float(np.mean([ssim(average, r) for r in reals])), 4),
               "flicker_enhanced": round(flicker(enhanced, reals), 2), "flicker_render": round(flicker(raw, reals), 2),
               "flicker_real_motion": round(float(np.abs(np.diff(reals.astype(np.float64), axis=0)).mean()), 2)}
     if report is not None:
