@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import av
 import numpy as np
@@ -541,3 +542,12 @@ def test_changing_avatar_and_background_while_running_never_closes_the_camera(qt
     assert camera.released_at is None, "the camera was never closed"
     assert window.bridge.session is session and window.indicator.is_on
     window.close()
+
+
+def test_the_enhancement_setting_reaches_the_session_and_is_off_by_default(qtbot, app_env):
+    window = make_window(qtbot, app_env)
+    assert window.run_spec().enhance is None
+    window.settings.enhance = "~/me.onnx"
+    assert window.run_spec().enhance == Path("~/me.onnx").expanduser()
+    window.settings.save(app_env / "settings.json")
+    assert AppSettings.load(app_env / "settings.json").enhance == "~/me.onnx"
