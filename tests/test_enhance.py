@@ -165,3 +165,12 @@ def test_a_model_failing_mid_run_is_switched_off_once(tmp_path):
     assert enhancer.failed and ms == 0.0 and "enhancement off" in enhancer.status
     image, ms = enhancer.apply(rgba(1, 2, 3))
     assert tuple(image[0, 0]) == (1, 2, 3) and ms == 0.0  # the plain render from now on
+
+
+def test_bench_models_times_each_model_on_the_provider_in_use(tmp_path):
+    from engine.commands.bench import time_models
+
+    result = time_models(channel_swap_model(tmp_path / "swap.onnx"), runs=3, size=(64, 36))
+    for name in ("fer", "lipsync", "enhance"):
+        assert result[f"model_{name}_provider"] == "CPU"  # no GPU on the test machines
+        assert 0 < result[f"model_{name}_ms_p50"] <= result[f"model_{name}_ms_p95"]

@@ -80,9 +80,10 @@ def run_benchmark(spec: SessionSpec, seconds: float, *, raw_frames: int = 200, s
 
 def time_models(enhance: Path | None, runs: int = 200, size: tuple[int, int] = (1920, 1080)) -> dict:
     """Each ONNX model alone, on the provider the session factory picks (the GPU where one works):
-    the face emotion model, the voice activity model (when downloaded), and the enhancement model
-    at ``size``. Keys ``model_<name>_ms_p50/p95`` and ``model_<name>_provider``. (Lip-sync is signal
-    processing, not a model; MediaPipe's tracker is timed by the pipeline run itself.)"""
+    the face emotion model, the lip-sync model (one 10 ms hop, its streaming state), the voice
+    activity model (when downloaded), and the enhancement model at ``size``. Keys
+    ``model_<name>_ms_p50/p95`` and ``model_<name>_provider``. (MediaPipe's tracker is timed by the
+    pipeline run itself.)"""
     from engine.models import ModelManager
     from engine.onnx_session import create_session
     from engine.paths import MODELS_DIR
@@ -90,6 +91,9 @@ def time_models(enhance: Path | None, runs: int = 200, size: tuple[int, int] = (
 
     feeds: dict[str, tuple[Path | None, Callable[[], dict]]] = {
         "fer": (MODELS_DIR / "fer_mini_xception.onnx", lambda: {"face": np.zeros((1, 1, 64, 64), np.float32)}),
+        "lipsync": (MODELS_DIR / "lipsync_tcn.onnx", lambda: {"features": np.zeros((1, 1, 40), np.float32),
+                                                              "feature_state": np.zeros((1, 2, 40), np.float32),
+                                                              "layer_state": np.zeros((1, 126, 64), np.float32)}),
         "vad": (ModelManager().find("silero_vad"), lambda: {"input": np.zeros((1, 576), np.float32),
                                                            "state": np.zeros((2, 1, 128), np.float32),
                                                            "sr": np.array(16000, np.int64)}),
@@ -155,7 +159,7 @@ def format_table(result: dict) -> str:
               f"  cpu {result['cpu_cores']:.2f} cores, resident {result['rss_mb']:.0f} MB"]
     if result.get("enhance_status"):
         lines.append(f"  {result['enhance_status']}")
-    for name in ("fer", "vad", "enhance"):
+    for name in ("fer", "lipsync", "vad", "enhance"):
         if f"model_{name}_ms_p50" in result:
             lines.append(f"  model {name:<8} {result[f'model_{name}_ms_p50']:>8.2f} ms p50 {result[f'model_{name}_ms_p95']:>8.2f} ms p95"
                          f"  on {result[f'model_{name}_provider']}")

@@ -471,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_framing_argument(bench)
     add_enhance_argument(bench)
     bench.add_argument("--models", action="store_true",
-                       help="also time each ONNX model alone (emotion, voice activity, enhancement) on the provider in use")
+                       help="also time each ONNX model alone (emotion, lip-sync, voice activity, enhancement) on the provider in use")
     bench.add_argument("--raw-frames", type=int, default=200, help="frames for the MediaPipe-alone baseline")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--still", action="store_true",
