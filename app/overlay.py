@@ -1,4 +1,5 @@
-"""The latency overlay: fps, end-to-end p50/p95, per-stage times, modality mode and emotion.
+"""The latency overlay: fps, end-to-end p50/p95, per-stage times, modality mode, emotion and, with
+the speak API on, the conversation state (idle / listening / speaking).
 
 ``overlay_lines`` turns ``Session.stats()`` into a few short lines; ``paint_overlay`` draws them on
 the preview (QPainter); ``burn_in`` draws them into an outgoing RGB frame (OpenCV, any thread).
@@ -23,7 +24,8 @@ def overlay_lines(stats: Stats, mode: str, emotion: str | None = None) -> list[s
     stages = [f"{name} {timing[0]:.1f}" for name in STAGES if (timing := stats.stage_ms(name)) is not None]
     if stages:
         lines.append("  ".join(stages) + " ms (p50)")
-    lines.append(f"mode {mode}   emotion {emotion or 'n/a (not analysed)'}")
+    lines.append(f"mode {mode}   emotion {emotion or 'n/a (not analysed)'}"
+                 + (f"   speech {stats.speech_state}" if stats.speech_state else ""))
     lines.append(f"dropped {stats.frames_dropped}  missed {stats.frames_missed}  cpu {stats.cpu_cores:.2f} cores")
     if stats.enhance_status:
         lines.append(stats.enhance_status)

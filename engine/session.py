@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -23,20 +23,28 @@ from engine.avatar.retarget import AvatarBinding
 from engine.calibration import Calibration
 from engine.capture.audio import AudioFileSource, AudioSource, MicrophoneSource
 from engine.capture.demo import DemoSource
+from engine.capture.speech import SpeechQueue
 from engine.capture.video import CameraSource, ImageSource, NoVideoSource, VideoFileSource, list_cameras
 from engine.errors import AvatarcamError
 from engine.models import ModelManager
 from engine.output_format import DEFAULT_FPS, DEFAULT_SIZE
 from engine.outputs.hub import DataOutputs, DataStream
+from engine.outputs.playback import AudioPlayer
 from engine.outputs.sinks import open_sink
+from engine.outputs.speak import SpeakServer
 from engine.packets import FaceFrame, RenderedFrame, VideoFrame
 from engine.paths import DEFAULT_AVATAR
+from engine.perception.voice.vad import EnergyVad, SileroVad
 from engine.perception.voice.voice import VoiceAnalyzer, VoiceOptions, VoiceStage
 from engine.render import RenderOptions
 from engine.render.enhance import Enhancer, open_enhancer
+from engine.runtime.emotion_worker import EmotionStage
+from engine.runtime.offline import OfflineRender
 from engine.runtime.pipeline import Pipeline, PipelineOptions
+from engine.runtime.speaking import Speaking
 from engine.runtime.stats import Stats
 from engine.stages import Sink, Source, SourceCaps
+from engine.vocabulary.emotions import Emotion
 from engine.vocabulary.framing import Framing
 
 log = logging.getLogger(__name__)
@@ -81,6 +89,9 @@ class SessionSpec:
     sensevoice: bool = False  # speech emotion with SenseVoice (optional extra) instead of prosody
     emotion: bool = False  # emotion analysis: off until the user consents
     expressiveness: float = 1.0  # the emotion layer's strength, 0..2
+    emotion_hint: Emotion | None = None  # an emotion to show, given rather than read (no consent needed)
+    speak: bool = False  # the speak API on the WebSocket: another program's audio drives the avatar
+    speech_output: int | str | None = ""  # where spoken audio plays: "" the default device, None nowhere
     websocket: str | None = None  # [HOST:]PORT of the JSON stream
     vmc: str | None = None  # HOST:PORT of the VMC receiver
     record_controls: Path | None = None  # every animation state as JSON lines
@@ -156,18 +167,23 @@ class Session:
     microphone at once. Control methods are thread-safe and act from the next output frame on."""
 
     def __init__(self, spec: SessionSpec, pipeline: Pipeline, notes: list[str],
-                 microphone: ReportingSource | None) -> None:
+                 microphone: ReportingSource | None, speaking: Speaking | None = None) -> None:
         self.spec = spec
         self.pipeline = pipeline
         self.notes = notes  # lines for the user about choices made for them ("no camera: demo")
         self._microphone = microphone
+        self.speaking = speaking  # the speak API, when on
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
         self.pipeline.start()
+        if self.speaking is not None:
+            self.speaking.start()
 
     def stop(self) -> None:
+        if self.speaking is not None:
+            self.speaking.close()
         self.pipeline.stop()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -217,6 +233,10 @@ class Session:
         lines = []
         if outputs is not None and outputs.websocket is not None:
             lines.append(f"WebSocket: {outputs.websocket.url}")
+            if self.speaking is not None:
+                ws = outputs.websocket
+                lines.append(f"Speak API on: avatarcam say --ws ws://{ws.host}:{ws.port}/ --token {ws.token} speech.wav"
+                             + (f" ({self.speaking.status})" if self.speaking.status else ""))
         if outputs is not None and outputs.vmc is not None:
             lines.append(f"VMC: sending to {outputs.vmc.host}:{outputs.vmc.port}")
         return lines
@@ -227,7 +247,10 @@ class Session:
         return self.pipeline.binding
 
     def stats(self) -> Stats:
-        return self.pipeline.stats()
+        stats = self.pipeline.stats()
+        if self.speaking is not None:
+            stats = replace(stats, speech_state=self.speaking.state.value)
+        return stats
 
     def reset_stats(self) -> None:
         """Start a new measurement window (benchmarks skip their warm-up)."""
@@ -285,19 +308,57 @@ def build_session(spec: SessionSpec, hooks: SessionHooks = SessionHooks(), *, so
     on_device = hooks.on_device
     if on_device is not None and source.caps & SourceCaps.DEVICE:
         source = ReportingSource(source, lambda is_open: on_device(Device.CAMERA, is_open))
-    voice, reporting_mic = _build_voice(spec, source, microphone, voice_analyzer, on_device)
-    outputs = DataOutputs.from_specs(spec.websocket, spec.vmc) if spec.websocket or spec.vmc else None
-    options = PipelineOptions(size=spec.size, fps=spec.fps, avatar=spec.avatar, background=spec.background,
-                              msaa=spec.msaa, framing=spec.framing, face_model=face_model, record_controls=spec.record_controls,
-                              animator=spec.animator, emotion=spec.emotion, expressiveness=spec.expressiveness)
+    if spec.speak and not spec.websocket:
+        raise AvatarcamError("The speak API runs on the WebSocket, which is off.", "Add --ws PORT (e.g. --ws 8765).")
+    speech = SpeechQueue() if spec.speak else None
+    voice, reporting_mic = _build_voice(spec, source, microphone, voice_analyzer, on_device, speech)
+    outputs = DataOutputs.from_specs(spec.websocket, spec.vmc, speak=spec.speak) if spec.websocket or spec.vmc else None
     enhancer, enhance_status = _open_enhancer(spec, notes)
-    sinks = [open_sink(s) if isinstance(s, str) else s for s in spec.sinks]
-    pipeline = Pipeline(source, sinks, options, on_frame=hooks.on_frame, on_face=hooks.on_face,
-                        on_video=hooks.on_video, voice=voice, outputs=outputs, enhancer=enhancer,
+    pipeline = Pipeline(source, _sinks(spec), _pipeline_options(spec, face_model), on_frame=hooks.on_frame,
+                        on_face=hooks.on_face, on_video=hooks.on_video, voice=voice, outputs=outputs, enhancer=enhancer,
                         enhance_status=enhance_status)
     if spec.calibration is not None:
         pipeline.set_calibration(spec.calibration)
-    return Session(spec, pipeline, notes, reporting_mic)
+    pipeline.emotion.set_hint(spec.emotion_hint)
+    speaking = None
+    if speech is not None and outputs is not None and isinstance(outputs.websocket, SpeakServer):
+        # The microphone, if on, listens for the user's voice to interrupt the avatar (barge-in).
+        speaking = Speaking(speech, pipeline.emotion, outputs.messages, outputs.websocket.send_event,
+                            player=AudioPlayer(spec.speech_output or None) if spec.speech_output is not None else None,
+                            microphone=reporting_mic, vad=_barge_in_vad() if reporting_mic is not None else None)
+        outputs.websocket.control = speaking
+    return Session(spec, pipeline, notes, reporting_mic, speaking)
+
+
+def _barge_in_vad() -> SileroVad | EnergyVad:
+    try:
+        return SileroVad.from_manager()
+    except AvatarcamError:
+        return EnergyVad()
+
+
+def build_render(spec: SessionSpec, *, voice_analyzer: VoiceAnalyzer | None = None) -> OfflineRender:
+    """The offline composition (``avatarcam render``): ``spec.audio`` alone drives the avatar on
+    media time, as fast as the machine renders, into ``spec.sinks`` (a file gets the sound too).
+    The stages and their options are the live session's; only the clock differs."""
+    if spec.audio is None:
+        raise AvatarcamError("Rendering a talking head needs an audio file.", "Name it with --audio speech.wav.")
+    emotion = EmotionStage(spec.emotion, spec.expressiveness)
+    emotion.set_hint(spec.emotion_hint)
+    sinks = _sinks(spec)  # before the analyser: a bad output spec fails before any model loads
+    analyzer = voice_analyzer or VoiceAnalyzer(VoiceOptions(use_sensevoice=spec.sensevoice))
+    return OfflineRender(AudioFileSource(spec.audio, paced=False), sinks, _pipeline_options(spec, None),
+                         analyzer, emotion)
+
+
+def _pipeline_options(spec: SessionSpec, face_model: Path | None) -> PipelineOptions:
+    return PipelineOptions(size=spec.size, fps=spec.fps, avatar=spec.avatar, background=spec.background,
+                           msaa=spec.msaa, framing=spec.framing, face_model=face_model, record_controls=spec.record_controls,
+                           animator=spec.animator, emotion=spec.emotion, expressiveness=spec.expressiveness)
+
+
+def _sinks(spec: SessionSpec) -> list[Sink]:
+    return [open_sink(s) if isinstance(s, str) else s for s in spec.sinks]
 
 
 def _open_enhancer(spec: SessionSpec, notes: list[str]) -> tuple[Enhancer | None, str | None]:
@@ -317,7 +378,7 @@ def _open_enhancer(spec: SessionSpec, notes: list[str]) -> tuple[Enhancer | None
 def _build_source(spec: SessionSpec, notes: list[str]) -> Source:
     kind = spec.source
     if kind is SourceKind.AUTO:
-        if spec.audio is not None:
+        if spec.audio is not None or spec.speak:
             kind = SourceKind.NONE
         elif list_cameras():
             kind = SourceKind.CAMERA
@@ -344,12 +405,19 @@ def _build_source(spec: SessionSpec, notes: list[str]) -> Source:
 
 
 def _build_voice(spec: SessionSpec, source: Source, microphone: AudioSource | None, analyzer: VoiceAnalyzer | None,
-                 on_device: Callable[[Device, bool], None] | None) -> tuple[VoiceStage | None, ReportingSource | None]:
+                 on_device: Callable[[Device, bool], None] | None,
+                 speech: SpeechQueue | None) -> tuple[VoiceStage | None, ReportingSource | None]:
+    """The voice stage and the reported microphone. With the speak API on (``speech``), the speech
+    to say drives the mouth and the microphone only listens for barge-in."""
     options = VoiceOptions(use_sensevoice=spec.sensevoice)
     if microphone is None and spec.microphone is not None:
         microphone = MicrophoneSource(spec.microphone if spec.microphone != "" else None)
+    reporting = None
     if microphone is not None:
         reporting = ReportingSource(microphone, lambda is_open: on_device and on_device(Device.MICROPHONE, is_open))
+    if speech is not None:
+        return VoiceStage(speech, options, analyzer), reporting
+    if reporting is not None:
         return VoiceStage(reporting, options, analyzer), reporting
     if spec.audio is not None:
         # Beside its own video file, the sound shares the picture's timeline.

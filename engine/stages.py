@@ -10,7 +10,9 @@ instead of probing attributes. Implementations need not inherit from these class
 from __future__ import annotations
 
 from enum import Flag, auto
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
 
 if TYPE_CHECKING:
     from engine.packets import FaceFrame, RenderedFrame, VideoFrame
@@ -62,3 +64,21 @@ class Sink(Protocol):
     def write(self, frame: RenderedFrame) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SoundSink(Sink, Protocol):
+    """A sink that also carries the voice input's sound (a file, a stream).
+
+    ``add_audio(rate)`` before ``open`` gives it a mono sound track at ``rate`` Hz;
+    ``write_audio(samples, t_capture)`` (any thread) hands over consecutive samples whose first was
+    captured at ``t_capture`` (monotonic seconds, or media time offline); the sink places them
+    beside the frames that show them. ``set_audio_origin(t)`` after ``open`` says which capture
+    time is the output's time 0 (otherwise the first frame with a voice time fixes it).
+    """
+
+    def add_audio(self, rate: int) -> None: ...
+
+    def write_audio(self, samples: np.ndarray, t_capture: float) -> None: ...
+
+    def set_audio_origin(self, t_capture: float) -> None: ...

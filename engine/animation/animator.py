@@ -8,7 +8,8 @@ tracking eases back in, so nothing ever jumps.
 Voice (``update(face, now, voice)``): while the user speaks (speaking probability high) the
 lip-sync's mouth controls own the mouth over the camera's mouth shapes; the camera keeps the rest of
 the face. With no face (camera off, or lost for more than ``lost_after_s``) the voice drives the
-mouth alone and adds small speech-timed head nods to the idle life (audio-only mode). The ownership
+mouth alone and adds small speech-timed head nods and brow raises on pitch peaks (prosody) to the
+idle life (audio-only mode: a talking head from audio alone). The ownership
 weight eases (``voice_ease_s``), so the hand-over between camera and voice never jumps. A voice
 frame older than ``voice_stale_s`` drops out.
 """
@@ -37,6 +38,11 @@ _MOUTH = np.array([ARKIT_INDEX[n] for n in MOUTH_CHANNELS])
 _UPPER_FACE = np.array([i for i, n in enumerate(ARKIT_BLENDSHAPES)
                         if n.startswith(("eyeSquint", "cheekSquint", "brow", "noseSneer"))])
 _NO_VISEMES: MappingProxyType = MappingProxyType({})
+# Audio-only brows: the inner brow lifts most on a pitch peak, the outer brows follow a little.
+_BROWS = np.array([ARKIT_INDEX["browInnerUp"], ARKIT_INDEX["browOuterUpLeft"], ARKIT_INDEX["browOuterUpRight"]])
+_BROW_MIX = np.array([1.0, 0.5, 0.5])
+PITCH_MEAN_S = 2.0  # the speaker's running pitch level, against which a peak is measured
+PITCH_PEAK = 0.25  # a pitch this far (relative) above the speaker's level lifts the brows fully
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +76,7 @@ class AnimatorOptions:
     voice_ease_s: float = 0.08  # time constant of the mouth hand-over
     voice_stale_s: float = 0.4  # a voice frame older than this drops out
     speech_nod_deg: float = 2.5  # audio-only: head pitch with speech energy
+    speech_brow: float = 0.45  # audio-only: brow raise on a pitch peak
     calibration: Calibration = field(default_factory=Calibration)
 
 
@@ -112,6 +119,8 @@ class Animator:
         self._voice: VoiceFrame | None = None
         self._voice_weight = 0.0
         self._nod = 0.0
+        self._pitch_mean = 0.0
+        self._brow = 0.0
 
     def set_calibration(self, calibration: Calibration) -> None:
         self._neutral, self._gain = calibration.arrays()
@@ -182,11 +191,20 @@ class Animator:
         if self._voice_fresh(now):
             level = self._voice.mouth.get("jawOpen", 0.0) * min(1.0, self._voice.speaking_probability * 1.5)  # type: ignore[union-attr]
         self._nod += (1.0 - np.exp(-dt / 0.25) if dt > 0 else 0.0) * (level - self._nod)
+        lift = 0.0
+        if self._voice_fresh(now) and self._voice.pitch_hz > 0.0 and self._voice.speaking_probability > 0.5:  # type: ignore[union-attr]
+            pitch = self._voice.pitch_hz  # type: ignore[union-attr]
+            if self._pitch_mean == 0.0:
+                self._pitch_mean = pitch
+            self._pitch_mean += (1.0 - np.exp(-dt / PITCH_MEAN_S) if dt > 0 else 0.0) * (pitch - self._pitch_mean)
+            lift = min(1.0, max(0.0, (pitch / self._pitch_mean - 1.0) / PITCH_PEAK))
+        self._brow += (1.0 - np.exp(-dt / 0.15) if dt > 0 else 0.0) * (lift - self._brow)
 
     def _compose(self, now: float, timings, start: float) -> AvatarFrame:
         w = _smoothstep(self._presence)
         controls = self._controls * w
         controls[_BLINKS] += (1.0 - w) * self._idle.blink(now)
+        controls[_BROWS] = np.minimum(1.0, controls[_BROWS] + (1.0 - w) * self.options.speech_brow * self._brow * _BROW_MIX)
         wv = self._voice_weight
         t_voice, visemes = 0.0, _NO_VISEMES
         if wv > 0.0 and self._voice is not None:

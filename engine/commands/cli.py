@@ -1,4 +1,4 @@
-"""The ``avatarcam`` command line: run, demo, doctor, snapshot, bench.
+"""The ``avatarcam`` command line: run, demo, render, say, doctor, snapshot, bench.
 
 Every error a user can cause prints one line (what is wrong, what to do) and exits non-zero;
 unexpected failures print one line pointing at a log file that holds the traceback.
@@ -179,7 +179,9 @@ def spec_from_args(args: argparse.Namespace, **overrides) -> SessionSpec:
                   sensevoice=bool(get("sensevoice")), emotion=bool(get("emotion")),
                   expressiveness=get("expressiveness") or 1.0, websocket=get("ws"), vmc=get("vmc"),
                   record_controls=get("record_controls"), framing=get("framing") or Framing.HEAD_AND_SHOULDERS,
-                  enhance=get("enhance"))
+                  enhance=get("enhance"), speak=bool(get("speak")))
+    if get("speech_output") is not None:
+        fields["speech_output"] = None if args.speech_output == "none" else _device(args.speech_output)
     if get("background") is not None:
         fields["background"] = args.background
     if isinstance(get("sink"), list):
@@ -238,6 +240,8 @@ def _status_line(stats: Stats) -> None:
     track = f"track {stats.track_ms_p50:4.1f} ms | " if stats.track_ms_p50 is not None else ""
     if stats.sound_to_mouth_ms_p95 is not None:
         track += f"sound->mouth p95 {stats.sound_to_mouth_ms_p95:5.1f} ms | "
+    if stats.speech_state is not None:
+        track += f"speech {stats.speech_state} | "
     print(f"fps {stats.fps_now:5.1f} | e2e p50 {stats.e2e_ms_p50 or 0:5.1f} ms p95 "
           f"{stats.e2e_ms_p95 or 0:5.1f} ms | {track}render {stats.render_ms_p50 or 0:4.1f} ms | "
           f"dropped {stats.frames_dropped} | cpu {stats.cpu_cores:.2f} cores | {stats.rss_mb:.0f} MB", file=sys.stderr)
@@ -319,6 +323,72 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+class ProgressBar:
+    """A one-line progress bar on stderr, redrawn at most every ``interval`` seconds and at the end."""
+
+    WIDTH = 30
+
+    def __init__(self, label: str, interval: float = 0.25) -> None:
+        self.label = label
+        self.interval = interval
+        self._last = -float("inf")
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self._last < self.interval:
+            return
+        self._last = now
+        filled = self.WIDTH * done // max(total, 1)
+        print(f"\r{self.label} [{'#' * filled}{'-' * (self.WIDTH - filled)}] {100 * done // max(total, 1):3d}% "
+              f"{done}/{total} frames", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """A talking head from audio alone, rendered offline into an mp4 with the sound."""
+    from engine.session import build_render
+    from engine.vocabulary.emotions import Emotion
+
+    choice = args.emotion_name
+    spec = spec_from_args(args, sinks=(f"file:{args.out}",), emotion=choice == "auto",
+                          emotion_hint=None if choice in (None, "auto") else Emotion(choice))
+    result = build_render(spec).run(None if args.quiet else ProgressBar("rendering"))
+    print(f"done: {args.out}: {result.frames} frames, {result.media_seconds:.2f} s of audio in "
+          f"{result.wall_seconds:.2f} s (real-time factor {result.realtime_factor:.2f})", file=sys.stderr)
+    return 0
+
+
+def cmd_say(args: argparse.Namespace) -> int:
+    """The speak API's reference client: send a WAV, print the events until it is said or stopped."""
+    from engine.commands.say import say
+
+    for event in say(args.ws, args.token, args.wav, emotion=args.emotion_name, stop_after=args.stop_after,
+                     timeout=args.timeout):
+        print(json.dumps(event) if args.json else f"{event['event']:<16} {event['state']:<10} "
+              f"{event['utterance_id']} {event['reason']}".rstrip())
+    return 0
+
+
+def cmd_avatar_from_photo(args: argparse.Namespace) -> int:
+    """The default avatar with the skin, hair and eye colours of the face in a photo."""
+    from engine.avatar.personalise import Look, personalise
+    from engine.paths import DEFAULT_AVATAR
+    from engine.perception.appearance import appearance_from_photo
+
+    if args.out.suffix.lower() != ".glb":
+        raise AvatarcamError(f"'{args.out}' does not end in .glb.", "Name the avatar to write like me.glb.")
+    found = appearance_from_photo(args.photo, face_model_path())
+    proportions = {"face_height": found.face_height, "jaw_width": found.jaw_width, "nose_width": found.nose_width,
+                   "eye_spacing": found.eye_spacing}
+    personalise(DEFAULT_AVATAR, args.out, Look(found.skin, found.hair, found.eyes, proportions))
+
+    def hex_of(rgb: tuple[float, float, float]) -> str:
+        return "#" + "".join(f"{round(v * 255):02x}" for v in rgb)
+
+    print(f"{args.out}: skin {hex_of(found.skin)}, hair {hex_of(found.hair)}, eyes {hex_of(found.eyes)} "
+          f"(use it with --avatar {args.out})", file=sys.stderr)
+    return 0
+
+
 def cmd_lipsync(args: argparse.Namespace) -> int:
     """Lip-sync of an audio file (or a video's audio track): one line per 10 ms hop."""
     from engine.perception.voice.lipsync import lipsync_file
@@ -386,6 +456,8 @@ def cmd_gui(args: argparse.Namespace, open_window: WindowOpener | None = None) -
 # --- parser ----------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
+    from engine.vocabulary.emotions import EMOTIONS
+
     parser = argparse.ArgumentParser(prog="avatarcam", description="Your face drives a 3D avatar, published as a webcam.")
     parser.add_argument("--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command")
@@ -394,7 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_source_arguments(run, camera=True)
     add_output_arguments(run)
     run.add_argument("--sink", action="append", metavar="SPEC",
-                     help="virtualcam[:DEVICE] | null | file:PATH.mp4 (repeatable; default virtualcam)")
+                     help="virtualcam[:DEVICE] | null | file:PATH.mp4 | rtmp://HOST/APP/KEY | rtsp://HOST/PATH "
+                          "(repeatable; default virtualcam; a file or stream gets the voice input's sound)")
     add_voice_arguments(run)
     run.add_argument("--loop", action="store_true", help="loop the video file")
     add_enhance_argument(run)
@@ -404,6 +477,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_emotion_arguments(run)
     run.add_argument("--ws", metavar="[HOST:]PORT", help="stream emotion_update/avatar_frame JSON over a local WebSocket "
                                                           "(loopback unless HOST is given; the URL with its token is printed)")
+    run.add_argument("--speak", action="store_true",
+                     help="the speak API on the WebSocket (--ws): other programs send audio for the avatar to say; "
+                          "with --mic, your voice interrupts it")
+    run.add_argument("--speech-output", metavar="N|NAME|none",
+                     help="output device the spoken audio plays on (default: the default device; e.g. a virtual microphone)")
     run.add_argument("--vmc", metavar="HOST:PORT", help="send blendshapes and head pose over the VMC protocol (e.g. 127.0.0.1:39539)")
     run.set_defaults(func=cmd_run)
 
@@ -418,6 +496,35 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--screenshot", type=Path, metavar="PNG", help="write a PNG of the main window, then quit")
     gui.add_argument("--quit-after", type=float, metavar="SECONDS", help="quit (taking the screenshot) after this long")
     gui.set_defaults(func=cmd_gui)
+
+    render = sub.add_parser("render", help="a talking head from an audio file, rendered offline to an mp4 with the sound")
+    render.add_argument("--audio", type=Path, required=True, metavar="PATH", help="the speech: WAV/MP3/FLAC, or a video's audio")
+    render.add_argument("--out", type=Path, required=True, metavar="PATH.mp4", help="the video to write (H.264 + AAC)")
+    render.add_argument("--size", type=parse_size, default=DEFAULT_SIZE, metavar="WxH", help="output size (1280x720)")
+    render.add_argument("--fps", type=parse_fps, default=DEFAULT_FPS, help="output frame rate (30)")
+    render.add_argument("--avatar", default="default", metavar="PATH", help="GLB/glTF/VRM avatar (default avatar)")
+    render.add_argument("--background", type=parse_colour, default=None, metavar="#RRGGBB", help="background colour")
+    render.add_argument("--emotion", dest="emotion_name", choices=[*EMOTIONS, "auto"], default=None,
+                        help="an emotion to show throughout, or auto: read it from the voice's prosody")
+    render.add_argument("--quiet", action="store_true", help="no progress bar")
+    render.set_defaults(func=cmd_render)
+
+    say_cmd = sub.add_parser("say", help="make a running avatar (run --ws PORT --speak) say a WAV file; prints its events")
+    say_cmd.add_argument("wav", type=Path, metavar="SPEECH.wav")
+    say_cmd.add_argument("--ws", required=True, metavar="URL", help="the WebSocket URL 'run' printed (ws://127.0.0.1:8765/)")
+    say_cmd.add_argument("--token", default=None, help="the session's token (or give it in the URL as ?token=...)")
+    say_cmd.add_argument("--emotion", dest="emotion_name", choices=EMOTIONS, default=None, help="show this emotion while speaking")
+    say_cmd.add_argument("--stop-after", type=float, default=None, metavar="SECONDS", help="send stop this long after speech starts")
+    say_cmd.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS", help="give up waiting after this long")
+    say_cmd.add_argument("--json", action="store_true", help="print each speech_event message as JSON")
+    say_cmd.set_defaults(func=cmd_say)
+
+    avatar = sub.add_parser("avatar", help="make avatars")
+    avatar_sub = avatar.add_subparsers(dest="avatar_command", required=True)
+    from_photo = avatar_sub.add_parser("from-photo", help="the default avatar with the skin, hair and eye colours of a photo's face")
+    from_photo.add_argument("photo", type=Path, metavar="PHOTO.jpg")
+    from_photo.add_argument("--out", type=Path, required=True, metavar="AVATAR.glb")
+    from_photo.set_defaults(func=cmd_avatar_from_photo)
 
     lipsync = sub.add_parser("lipsync", help="audio file -> mouth controls and visemes every 10 ms")
     lipsync.add_argument("--audio", type=Path, required=True, metavar="PATH", help="WAV/MP3/FLAC, or a video with audio")

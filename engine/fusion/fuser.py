@@ -144,6 +144,12 @@ class EmotionFuser:
         if estimate is not None:
             self._voice.latest = estimate
 
+    def add_hint(self, estimate: EmotionEstimate) -> None:
+        """An emotion given by the user or a program (not read from them): it takes the voice's
+        place in the mix, so it blends and switches like a reading."""
+        with self._lock:
+            self._voice.latest = estimate
+
     def update(self, now: float) -> EmotionState:
         with self._lock:
             return self._update(now)

@@ -7,6 +7,7 @@ from enum import StrEnum
 from engine.errors import AvatarcamError
 from engine.fusion.fuser import EmotionState
 from engine.outputs.messages import MessageFactory
+from engine.outputs.speak import SpeakServer
 from engine.outputs.vmc import VmcSender
 from engine.outputs.websocket import WebSocketOutput
 from engine.packets import AvatarFrame
@@ -43,8 +44,10 @@ class DataOutputs:
         self._started = False
 
     @classmethod
-    def from_specs(cls, ws: str | None, vmc: str | None) -> DataOutputs:
-        return cls(WebSocketOutput(*parse_endpoint(ws)) if ws else None, VmcSender(*parse_endpoint(vmc)) if vmc else None)
+    def from_specs(cls, ws: str | None, vmc: str | None, *, speak: bool = False) -> DataOutputs:
+        """``speak``: the WebSocket also takes speak requests (``engine.outputs.speak``)."""
+        server = WebSocketOutput if not speak else SpeakServer
+        return cls(server(*parse_endpoint(ws)) if ws else None, VmcSender(*parse_endpoint(vmc)) if vmc else None)
 
     @property
     def active(self) -> bool:

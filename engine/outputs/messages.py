@@ -1,6 +1,7 @@
-"""The stable, versioned JSON messages avatarcam streams: ``emotion_update`` and ``avatar_frame``.
+"""The stable, versioned JSON messages avatarcam streams: ``emotion_update``, ``avatar_frame`` and,
+with the speak API on, ``speech_event``.
 
-Envelope (both types): ``type``, ``version``, ``session_id``, ``timestamp_ms`` (Unix time in
+Envelope (every type): ``type``, ``version``, ``session_id``, ``timestamp_ms`` (Unix time in
 milliseconds of the capture the message describes), ``sequence`` (per type, +1 per message) and
 ``payload``. Field names and units are documented in docs/MESSAGES.md; the JSON Schemas in
 ``engine/outputs/schemas/`` are the contract and the tests validate every emitted message against them.
@@ -33,7 +34,7 @@ class MessageFactory:
 
     def __init__(self, session_id: str | None = None) -> None:
         self.session_id = session_id or uuid.uuid4().hex[:12]
-        self._sequences = {"emotion_update": itertools.count(1), "avatar_frame": itertools.count(1)}
+        self._sequences = {kind: itertools.count(1) for kind in ("emotion_update", "avatar_frame", "speech_event")}
         self._epoch_offset = time.time() - time.monotonic()
 
     def _envelope(self, kind: str, t_monotonic: float, payload: dict[str, Any]) -> dict[str, Any]:
@@ -76,6 +77,14 @@ class MessageFactory:
             "viseme_conf": round(float(viseme_conf), 4),
         }
         return self._envelope("avatar_frame", frame.t_capture, payload)
+
+
+    def speech_event(self, event: str, state: str, utterance_id: str = "", reason: str = "") -> dict[str, Any]:
+        """The speak API: an utterance started, finished or was interrupted (``reason``: stop or
+        barge_in), or the conversation state changed (``event`` "state"; ``state``: idle, listening
+        or speaking), or a request was rejected (``event`` "rejected", ``reason`` says why)."""
+        payload = {"event": event, "state": state, "utterance_id": utterance_id, "reason": reason}
+        return self._envelope("speech_event", time.monotonic(), payload)
 
 
 def load_schema(kind: str) -> dict[str, Any]:

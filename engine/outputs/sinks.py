@@ -7,7 +7,7 @@ pace themselves: the render loop calls ``write`` at the output rate. Sinks are c
 (``with sink:`` closes on exit; open them explicitly, since they need the frame size).
 
 Outputs are named in CLI specs (``virtualcam``, ``virtualcam:/dev/video10``, ``null``,
-``file:out.mp4``) and built by ``open_sink(spec)``; new kinds plug in with ``register_sink``.
+``file:out.mp4``, ``rtmp://host/app/key``) and built by ``open_sink(spec)``; new kinds plug in with ``register_sink``.
 """
 
 from __future__ import annotations
@@ -193,17 +193,112 @@ def virtual_camera_status() -> tuple[bool, str]:
 
 
 _STOP = object()  # queue sentinel: flush and end the encoder thread
+AUDIO_CODEC = "aac"
+AUDIO_BITRATE = 96_000
+AUDIO_GAP_S = 0.02  # a hole or overlap in the sound's timestamps smaller than this is jitter, not a gap
+AUDIO_PENDING_S = 5.0  # sound kept while the file's timeline is not anchored yet
+MAX_HOLD_S = 2.0  # a live frame is held over at most this many missed slots (a stall, not a gap)
+
+
+class AudioTimeline:
+    """Places timestamped sound (monotonic capture times) on a file's sample timeline.
+
+    ``origin`` is the capture time shown at file time 0. Chunks are laid end to end; a hole in their
+    timestamps longer than ``AUDIO_GAP_S`` (a microphone that stalled) becomes silence and an
+    overlap is cut, so the sound never drifts from the picture. Sound before ``origin`` is dropped.
+    """
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.origin: float | None = None
+        self.next = 0  # file position (samples) of the next sample
+        self._pending: list[tuple[np.ndarray, float]] = []
+
+    def add(self, samples: np.ndarray, t_capture: float) -> None:
+        """Keep a chunk for the next ``flush`` (only the last few seconds until ``origin`` is set)."""
+        self._pending.append((np.asarray(samples, dtype=np.float32).reshape(-1), t_capture))
+        if self.origin is None:
+            while self._pending and t_capture - self._pending[0][1] > AUDIO_PENDING_S:
+                self._pending.pop(0)
+
+    def flush(self) -> list[tuple[int, np.ndarray]]:
+        """Blocks ``(file position, samples)`` ready to encode (none until ``origin`` is set)."""
+        if self.origin is None:
+            return []
+        pending, self._pending = self._pending, []
+        blocks = []
+        tolerance = int(AUDIO_GAP_S * self.rate)
+        for samples, t in pending:
+            position = int(round((t - self.origin) * self.rate))
+            if position > self.next + tolerance:  # a hole: fill it with silence
+                blocks.append((self.next, np.zeros(position - self.next, dtype=np.float32)))
+                self.next = position
+            elif position < self.next - tolerance:  # an overlap (or sound before time 0): cut it
+                samples = samples[self.next - position:]
+            if len(samples):
+                blocks.append((self.next, samples))
+                self.next += len(samples)
+        return blocks
+
+
+class _Encoder:
+    """One H.264 (+ AAC) encoding into a PyAV container, on the sink's worker thread."""
+
+    def __init__(self, container: av.container.OutputContainer, video: av.VideoStream,
+                 audio: av.AudioStream | None, fps: float) -> None:
+        self.container, self.video, self.audio, self.fps = container, video, audio, fps
+        self._start: int | None = None  # the sink's slot shown at this container's time 0
+
+    def encode(self, frame: av.VideoFrame | None, slot: int, sound: list[tuple[int, np.ndarray]]) -> None:
+        """One frame in output slot ``slot`` and the sound that goes with it (``frame`` None: the
+        sound's tail at the end). A container opened mid-way (a stream that reconnected) starts at
+        its own time 0. A held frame comes again with a later slot: its pts is set here."""
+        if frame is not None:
+            if self._start is None:
+                self._start = slot
+            frame.pts = slot - self._start
+            self.container.mux(self.video.encode(frame))
+        if self.audio is not None and self._start is not None:
+            shift = int(round(self._start / self.fps * self.audio.rate))
+            for position, samples in sound:
+                if position < shift:
+                    samples, position = samples[shift - position:], shift
+                    if not len(samples):
+                        continue
+                position -= shift
+                block = av.AudioFrame.from_ndarray(samples[np.newaxis, :], format="flt", layout="mono")
+                block.sample_rate = self.audio.rate
+                block.pts = position
+                block.time_base = Fraction(1, self.audio.rate)
+                self.container.mux(self.audio.encode(block))
+
+    def finish(self) -> None:
+        self.container.mux(self.video.encode(None))
+        if self.audio is not None:
+            self.container.mux(self.audio.encode(None))
+
+    def close(self) -> None:
+        self.container.close()
 
 
 class VideoFileSink(_SinkBase):
-    """Frames to an MP4 file: H.264 (libx264 by default), yuv420p, constant frame rate.
+    """Frames to an MP4 file: H.264 (libx264 by default), yuv420p, constant frame rate; with
+    ``add_audio(rate)`` before ``open``, also the voice input's sound as AAC, in sync.
 
     The file runs in real time: each written frame takes the output slot of its arrival time
     (``round((t - t_first) * fps)``, never earlier than the slot after the previous frame), and the
-    slots a slow machine missed repeat the previous frame, so a 14 s session records 14 s even when
-    only 20 of 30 frames a second were rendered (with audio alongside, nothing drifts). ``clock``
-    is the time source (``time.monotonic``; tests pass their own). yuv420p needs even sizes: an odd
-    width or height is padded by one pixel, repeating the last column or row.
+    slots a slow machine missed repeat the previous frame (``frames_repeated``), so a 14 s session
+    records 14 s even when only 20 of 30 frames a second were rendered. ``clock`` is the time source
+    (``time.monotonic``; tests pass their own). yuv420p needs even sizes: an odd width or height is
+    padded by one pixel, repeating the last column or row.
+
+    Sound (``write_audio(samples, t_capture)``, any thread) is placed on the file's timeline by its
+    capture time. Offline, ``set_audio_origin`` names the capture time of file time 0 (media time:
+    0) and frames keep their positions (frame ``n`` at ``n / fps``). Live with sound, each frame
+    takes the slot of the capture time of what it shows (``_live_slot``) instead of its arrival, on
+    the same timeline as the sound, so the mouth and its sound play together whatever the delay
+    from capture to output; missed slots hold the previous frame; a frame whose slot is already
+    taken (its input stalled, so it shows nothing newer) is skipped and counted (``frames_skipped``).
 
     Encoding runs on one worker thread (FFmpeg releases the GIL while encoding). ``write`` converts
     the image into an FFmpeg frame (a copy, so the caller may reuse its buffer) and queues it; the
@@ -222,15 +317,21 @@ class VideoFileSink(_SinkBase):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path = Path(path)
-        self.clock = clock
-        self.frames_repeated = 0  # output slots filled with the previous frame
-        self._fps = 30.0
-        self._t_first: float | None = None
-        self._previous: av.VideoFrame | None = None
         self.codec = codec
         self.crf = crf
         self.preset = preset
+        self.clock = clock
         self.frames_written = 0
+        self.frames_repeated = 0  # output slots filled with the previous frame
+        self.frames_skipped = 0  # live with sound: frames whose moment already had its slot
+        self.audio_rate: int | None = None
+        self._fps = 0.0
+        self._timeline: AudioTimeline | None = None
+        self._live = False  # with sound: frames placed by the capture time they show
+        self._offline = False  # media time: frames placed by their position
+        self._t_first: float | None = None
+        self._previous: av.VideoFrame | None = None  # held over missed slots
+        self._audio_lock = threading.Lock()
         self._queue: queue.Queue[object] = queue.Queue(maxsize=self.QUEUE_FRAMES)
         self._worker: threading.Thread | None = None
         self._error: SinkError | None = None
@@ -245,45 +346,78 @@ class VideoFileSink(_SinkBase):
             hint="Choose a folder you can write to, with free disk space.",
         )
 
-    def open(self, width: int, height: int, fps: float) -> None:
-        """Create the file and start the encoder. Raises ``SinkError``."""
-        if self._worker is not None:
-            return
+    def add_audio(self, rate: int) -> None:
+        """Give the file a sound track of mono audio at ``rate`` Hz. Call before ``open``."""
+        self.audio_rate = int(rate)
+
+    def set_audio_origin(self, t_capture: float) -> None:
+        """The capture time of file time 0 (else the first frame with a voice time sets it)."""
+        with self._audio_lock:
+            if self._timeline is not None:
+                self._timeline.origin = t_capture
+                self._live, self._offline = False, True
+
+    def _open_container(self) -> av.container.OutputContainer:
         if not self.path.parent.is_dir():
             raise self._fail("the folder does not exist", FileNotFoundError(str(self.path.parent)))
         try:
             self.path.open("wb").close()  # FFmpeg only opens the file at the first frame: check now
-            container = av.open(str(self.path), mode="w", format="mp4")
+            return av.open(str(self.path), mode="w", format="mp4")
         except (av.FFmpegError, OSError) as exc:
             raise self._fail("cannot create the file", exc) from exc
+
+    def _discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def _start_encoder(self, width: int, height: int, fps: float) -> _Encoder:
+        """Open the container and its streams. Raises ``SinkError``."""
+        container = self._open_container()
         try:
             stream = container.add_stream(self.codec, rate=Fraction(fps).limit_denominator(1001))
             stream.width, stream.height = width + width % 2, height + height % 2
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(self.crf), "preset": self.preset}
+            stream.options = {"crf": str(self.crf), "preset": self.preset, **self._codec_options()}
             stream.codec_context.open()  # surfaces bad codec options here, not in the worker
+            audio = None
+            if self.audio_rate:
+                audio = container.add_stream(AUDIO_CODEC, rate=self.audio_rate)
+                audio.layout = "mono"
+                audio.bit_rate = AUDIO_BITRATE
         except (av.FFmpegError, ValueError) as exc:
             container.close()
-            self.path.unlink(missing_ok=True)
+            self._discard()
             raise self._fail(f"codec '{self.codec}' cannot be used", exc) from exc
+        return _Encoder(container, stream, audio, fps)
+
+    def _codec_options(self) -> dict[str, str]:
+        return {}
+
+    def open(self, width: int, height: int, fps: float) -> None:
+        """Create the file and start the encoder. Raises ``SinkError``."""
+        if self._worker is not None:
+            return
+        self._fps = fps
+        encoder = self._start_encoder(width, height, fps)
         self._pad = (height % 2, width % 2)
         self._shape = (height, width, 3)
         self._error, self._error_reported = None, False
-        self._queued = self.frames_written = self.frames_repeated = 0
-        self._fps, self._t_first, self._previous = float(fps), None, None
-        self._worker = threading.Thread(
-            target=self._encode_loop, args=(container, stream), name="video-file-sink", daemon=True
-        )
+        self._queued = self.frames_written = self.frames_repeated = self.frames_skipped = 0
+        self._t_first, self._previous = None, None
+        with self._audio_lock:
+            self._timeline = AudioTimeline(self.audio_rate) if self.audio_rate else None
+            self._live, self._offline = self._timeline is not None, False
+        self._format = (width, height, fps)
+        self._worker = threading.Thread(target=self._encode_loop, args=(encoder,), name=f"{self.name}-sink", daemon=True)
         self._worker.start()
 
-    def _encode_loop(self, container: av.container.OutputContainer, stream: av.VideoStream) -> None:
+    def _encode_loop(self, encoder: _Encoder) -> None:
         """Worker: encode queued frames in order, then flush and close the file. After a failure
         it keeps draining the queue (so ``write`` never blocks forever) and records the error."""
         for item in iter(self._queue.get, _STOP):
-            self._step("writing failed", lambda item=item: self._encode(container, stream, item))
-        self._step("finishing the file failed", lambda: container.mux(stream.encode(None)))
+            self._step("writing failed", lambda item=item: self._encode(encoder, *item))  # type: ignore[misc]
+        self._step("finishing the file failed", encoder.finish)
         try:
-            container.close()
+            encoder.close()
         except (av.FFmpegError, OSError) as exc:
             self._error = self._error or self._fail("finishing the file failed", exc)
 
@@ -295,11 +429,40 @@ class VideoFileSink(_SinkBase):
             except (av.FFmpegError, OSError) as exc:
                 self._error = self._fail(what, exc)
 
-    def _encode(self, container: av.container.OutputContainer, stream: av.VideoStream,
-                item: tuple[av.VideoFrame, int]) -> None:
-        frame, frame.pts = item  # a repeated frame is queued again with its new slot
-        container.mux(stream.encode(frame))
-        self.frames_written += 1
+    def _encode(self, encoder: _Encoder, frame: av.VideoFrame | None, slot: int,
+                sound: list[tuple[int, np.ndarray]]) -> None:
+        encoder.encode(frame, slot, sound)
+        self.frames_written += frame is not None
+
+    def write_audio(self, samples: np.ndarray, t_capture: float) -> None:
+        """Sound from the voice input (mono at ``audio_rate``), its first sample captured at
+        ``t_capture``; it goes into the file with the next frame. Thread-safe; ignored without
+        ``add_audio`` or before ``open``."""
+        with self._audio_lock:
+            if self._timeline is not None:
+                self._timeline.add(samples, t_capture)
+
+    def _live_slot(self, frame: RenderedFrame) -> int:
+        """Live: the file slot of the moment ``frame`` shows. That is the capture time of the sound
+        its mouth shows while a voice drives the mouth, else of the face it shows; the first frame
+        fixes file time 0 for picture and sound alike, so the delay from capture to output (and
+        its jitter) never shifts one against the other."""
+        state = frame.state
+        shown = state.t_voice if state is not None and state.t_voice > 0 else frame.t_capture
+        with self._audio_lock:
+            timeline = self._timeline
+            if timeline is None:
+                return self._queued
+            if timeline.origin is None:
+                timeline.origin = shown
+            return int(round((shown - timeline.origin) * self._fps))
+
+    def _sound_for(self, frame: RenderedFrame, position: int) -> list[tuple[int, np.ndarray]]:
+        with self._audio_lock:
+            timeline = self._timeline
+            if timeline is None:
+                return []
+            return timeline.flush()
 
     def write(self, frame: RenderedFrame) -> None:
         """Queue one frame for encoding; blocks only while 8 frames are already waiting."""
@@ -310,16 +473,26 @@ class VideoFileSink(_SinkBase):
         if any(self._pad):
             image = np.pad(image, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
         video_frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-        now = self.clock()
-        if self._t_first is None:
-            self._t_first = now
-        slot = max(self._queued, round((now - self._t_first) * self._fps))
-        if self._previous is not None:
-            for missed in range(self._queued, slot):  # frames the output missed: hold the last image
-                self._queue.put((self._previous, missed))
-                self.frames_repeated += 1
-        self._queue.put((video_frame, slot))
-        self._previous, self._queued = video_frame, slot + 1
+        held = 0
+        if self._live:  # with sound: the slot of the moment the frame shows
+            held = self._live_slot(frame) - self._queued
+            if held < 0 and self._previous is not None:
+                self.frames_skipped += 1  # what it shows already has its slot: placed later, it would lag
+                return
+        elif not self._offline:  # no sound: the slot of its arrival, so the file runs in real time
+            now = self.clock()
+            if self._t_first is None:
+                self._t_first = now
+            held = round((now - self._t_first) * self._fps) - self._queued
+        held = 0 if self._previous is None else min(max(0, held), int(MAX_HOLD_S * self._fps))
+        for picture in [self._previous] * held + [video_frame]:  # missed slots hold the previous frame
+            self._enqueue((picture, self._queued, self._sound_for(frame, self._queued)))
+            self._queued += 1
+        self.frames_repeated += held
+        self._previous = video_frame
+
+    def _enqueue(self, item: tuple[av.VideoFrame, int, list[tuple[int, np.ndarray]]]) -> None:
+        self._queue.put(item)  # a file never loses a frame: a slow encoder slows the caller
 
     def close(self) -> None:
         """Flush the encoder and finish the file. Idempotent, thread-safe. Raises ``SinkError``
@@ -328,11 +501,156 @@ class VideoFileSink(_SinkBase):
             worker, self._worker, self._shape = self._worker, None, None
             if worker is None:
                 return
+            with self._audio_lock:
+                tail = self._timeline.flush() if self._timeline is not None else []
+                self._timeline = None
+            if tail:
+                self._queue.put((None, self._queued, tail))
             self._queue.put(_STOP)
             worker.join()
         if self._error is not None and not self._error_reported:
             self._error_reported = True
             raise self._error
+
+
+# --------------------------------------------------------------------------------------------
+# Live stream (RTMP, RTSP)
+
+STREAM_SCHEMES = {"rtmp": "flv", "rtmps": "flv", "rtsp": "rtsp"}
+STREAM_TIMEOUT_S = 5.0  # connecting, and a write the server does not take
+RECONNECT_FIRST_S = 1.0
+RECONNECT_MAX_S = 15.0
+
+
+def parse_stream_url(url: str) -> str:
+    """``url`` checked: rtmp[s]://HOST[:PORT]/APP/KEY or rtsp://HOST[:PORT]/PATH. Raises ``SinkError``."""
+    from urllib.parse import urlsplit
+
+    hint = "Write it as rtmp://HOST[:PORT]/APP/STREAM-KEY (e.g. rtmp://127.0.0.1:1935/live/test) or rtsp://HOST[:PORT]/PATH."
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise SinkError(f"'{redact(url)}' is not a stream URL ({exc}).", hint=hint) from None
+    if parts.scheme not in STREAM_SCHEMES or not parts.hostname:
+        raise SinkError(f"'{redact(url)}' is not a stream URL.", hint=hint)
+    path = [p for p in parts.path.split("/") if p]
+    if len(path) < (2 if parts.scheme.startswith("rtmp") else 1):
+        raise SinkError(f"'{redact(url)}' names no {'application and stream key' if parts.scheme.startswith('rtmp') else 'path'}.",
+                        hint=hint)
+    if port == 0:
+        raise SinkError(f"'{redact(url)}' has port 0.", hint=hint)
+    return url
+
+
+def redact(url: str) -> str:
+    """``url`` without its last path part (an RTMP stream key is a password) or user info."""
+    head, slash, _ = url.rpartition("/")
+    if "@" in head:
+        scheme, _, rest = head.partition("://")
+        head = f"{scheme}://{rest.split('@', 1)[1]}"
+    return f"{head}/…" if slash and head.count("/") >= 3 else url
+
+
+class StreamSink(VideoFileSink):
+    """Frames (and the voice input's sound) to a live stream: H.264 + AAC over RTMP (FLV) or RTSP,
+    for a streaming server or a meeting bot's ingest. ``url``: see ``parse_stream_url``.
+
+    Like the file, but live: ``write`` never blocks (a frame the encoder has no room for is dropped
+    and counted in ``frames_dropped``), H.264 is tuned for latency (no B-frames, a keyframe every
+    2 s), and when the server goes away the sink reconnects on its own with back-off (1 s, doubling
+    to 15 s), dropping frames meanwhile; ``status`` says which. Only the first connection's failure
+    is an error (``open`` raises ``SinkError``). The stream key never appears in messages or logs.
+    """
+
+    name = "stream"
+    QUEUE_FRAMES = 30
+
+    def __init__(self, url: str, *, crf: int = 23, preset: str = "veryfast") -> None:
+        super().__init__(url, crf=crf, preset=preset)
+        self.url = parse_stream_url(url)
+        self.frames_dropped = 0
+        self.reconnects = 0
+        self.status = "not started"
+
+    def _fail(self, what: str, exc: BaseException) -> SinkError:
+        return SinkError(f"Cannot stream to {redact(self.url)}: {what} ({exc}).",
+                         hint="Check the URL and stream key, and that the server is running and reachable.")
+
+    def _open_container(self) -> av.container.OutputContainer:
+        scheme = self.url.split(":", 1)[0]
+        options = {"rtsp_transport": "tcp"} if scheme == "rtsp" else {}
+        try:
+            return av.open(self.url, mode="w", format=STREAM_SCHEMES[scheme], options=options,
+                           timeout=STREAM_TIMEOUT_S)
+        except (av.FFmpegError, OSError) as exc:
+            raise self._fail("cannot connect", exc) from exc
+
+    def _discard(self) -> None:
+        pass  # nothing was written anywhere
+
+    def _start_encoder(self, width: int, height: int, fps: float) -> _Encoder:
+        encoder = super()._start_encoder(width, height, fps)
+        try:
+            encoder.container.start_encoding()  # connects and sends the header: fail here, not later
+        except (av.FFmpegError, OSError) as exc:
+            _close_quietly(encoder)
+            raise self._fail("cannot connect", exc) from exc
+        return encoder
+
+    def _codec_options(self) -> dict[str, str]:
+        return {"tune": "zerolatency", "g": str(max(1, int(round(2 * self._fps))))}
+
+    def open(self, width: int, height: int, fps: float) -> None:
+        super().open(width, height, fps)
+        self.status = "streaming"
+
+    def _enqueue(self, item: tuple[av.VideoFrame, int, list[tuple[int, np.ndarray]]]) -> None:
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self.frames_dropped += 1  # live: late frames are worth nothing; never stall the renderer
+
+    def _encode_loop(self, encoder: _Encoder) -> None:  # type: ignore[override]
+        """Worker: encode while connected; when the server goes away, drop frames and reconnect
+        with back-off; at the end flush and close whatever is connected."""
+        current: _Encoder | None = encoder
+        backoff, retry_at = RECONNECT_FIRST_S, 0.0
+        for item in iter(self._queue.get, _STOP):
+            if current is None:
+                if time.monotonic() < retry_at:
+                    continue
+                try:
+                    current = self._start_encoder(*self._format)
+                except SinkError as exc:
+                    retry_at, backoff = time.monotonic() + backoff, min(RECONNECT_MAX_S, backoff * 2)
+                    self.status = f"server unreachable, retrying in {backoff / 2:.0f} s ({exc.message})"
+                    continue
+                backoff = RECONNECT_FIRST_S
+                self.reconnects += 1
+                self.status = "streaming (reconnected)"
+                log.info("stream to %s reconnected", redact(self.url))
+            try:
+                self._encode(current, *item)  # type: ignore[misc]
+            except (av.FFmpegError, OSError) as exc:
+                self.status = f"server went away ({exc}), reconnecting"
+                log.warning("stream to %s lost (%s); reconnecting", redact(self.url), exc)
+                _close_quietly(current)
+                current, retry_at = None, time.monotonic() + backoff
+        if current is not None:
+            try:
+                current.finish()
+            except (av.FFmpegError, OSError):
+                pass  # the server went away at the end: nothing to save
+            _close_quietly(current)
+        self.status = "closed"
+
+
+def _close_quietly(encoder: _Encoder) -> None:
+    try:
+        encoder.close()
+    except (av.FFmpegError, OSError):
+        pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,7 +697,8 @@ def register_sink(name: str, factory: SinkFactory) -> None:
 def open_sink(spec: str) -> FrameSink:
     """Build the (unopened) sink a CLI spec names: ``NAME`` or ``NAME:ARGUMENT``.
 
-    Built in: ``virtualcam``, ``virtualcam:DEVICE``, ``null``, ``file:PATH.mp4``.
+    Built in: ``virtualcam``, ``virtualcam:DEVICE``, ``null``, ``file:PATH.mp4``, and live streams
+    ``rtmp://HOST/APP/KEY``, ``rtmps://...``, ``rtsp://HOST/PATH``.
     Raises ``SinkError`` for an unknown name or a missing or unexpected argument.
     """
     name, colon, argument = spec.partition(":")
@@ -407,3 +726,5 @@ def _null_sink(argument: str | None) -> NullSink:
 register_sink("virtualcam", lambda device: VirtualCameraSink(device=device or None))
 register_sink("file", _file_sink)
 register_sink("null", _null_sink)
+for _scheme in STREAM_SCHEMES:
+    register_sink(_scheme, lambda rest, scheme=_scheme: StreamSink(f"{scheme}:{rest or ''}"))

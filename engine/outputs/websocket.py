@@ -25,7 +25,11 @@ log = logging.getLogger(__name__)
 
 
 class WebSocketOutput:
-    """Runs its own asyncio loop in a daemon thread. ``publish`` is thread-safe and never blocks."""
+    """Runs its own asyncio loop in a daemon thread. ``publish`` is thread-safe and never blocks.
+    Subclasses that take requests from clients (the speak API) override ``on_client_message`` and
+    raise ``max_message_bytes``."""
+
+    max_message_bytes = 4096
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8765, *, token: str | None = None,
                  max_rate_hz: float = 60.0, queue_size: int = 32) -> None:
@@ -69,7 +73,7 @@ class WebSocketOutput:
         async def main() -> None:
             try:
                 self._server = await serve(self._handle, self.host, self.port, process_request=self._check_token,
-                                           max_size=4096)
+                                           max_size=self.max_message_bytes)
                 if self.port == 0:
                     self.port = self._server.sockets[0].getsockname()[1]
             except OSError as exc:
@@ -103,13 +107,16 @@ class WebSocketOutput:
         self._clients.add(queue)
         sender = asyncio.ensure_future(self._send_queued(websocket, queue))
         try:
-            async for _ in websocket:  # clients have nothing to say to us
-                pass
+            async for message in websocket:
+                await self.on_client_message(websocket, message)
         except Exception:
             pass
         finally:
             self._clients.discard(queue)
             sender.cancel()
+
+    async def on_client_message(self, websocket, message: str | bytes) -> None:
+        """A message from an authenticated client: the data stream has nothing to take, so it is ignored."""
 
     @staticmethod
     async def _send_queued(websocket, queue: asyncio.Queue) -> None:

@@ -6,6 +6,8 @@ fusion smooths over time anyway, and a face the worker had no time for is replac
 A face source without pixels (the demo) calls ``add_face`` directly: FACS only. The render thread
 calls ``apply`` once per output frame, which also takes that frame's voice reading. Switching the
 stage off (consent withdrawn) takes effect on the next frame and drops what it had read.
+An emotion *hint* (``set_hint``: the ``render --emotion`` flag, a speak request's emotion) is given,
+not read from anyone, so it shows without consent to analysis and replaces the voice's reading.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from engine.packets import AvatarFrame, FaceFrame, VoiceFrame
 from engine.perception.face_emotion.estimator import FacialEmotion
 from engine.perception.face_emotion.facs import facs_emotion
 from engine.runtime.slots import NewestSlot
+from engine.vocabulary.emotions import EMOTIONS, Emotion, EmotionEstimate
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,12 @@ class EmotionStage:
         self.error = ""  # why part of the stage is off, for the status line
         self._calibration: Calibration | None = None
         self._calibration_version = 0  # each worker thread's classifier catches up with it
+        self._hint: np.ndarray | None = None  # probabilities of the hinted emotion
+
+    def set_hint(self, emotion: Emotion | None) -> None:
+        """Show ``emotion`` from the next frame on (None: back to what is read, if anything)."""
+        with self._lock:
+            self._hint = None if emotion is None else np.eye(len(EMOTIONS))[EMOTIONS.index(emotion)]
 
     def submit(self, face: FaceFrame, image: np.ndarray) -> None:
         """Hand a tracked face and its image to the worker; returns at once."""
@@ -116,10 +125,14 @@ class EmotionStage:
         """Fuse (with this frame's voice reading) and add the emotion layer to ``frame``."""
         from engine.animation.emotion_layer import apply_emotion
 
-        if not self.enabled:
+        hint = self._hint
+        if not self.enabled and hint is None:
             return frame, None
         if voice is not None:
-            self._fuser.add_voice(voice.emotion, voice.speaking_probability, voice.t_capture, voice.clipping)
+            read = voice.emotion if self.enabled and hint is None else None
+            self._fuser.add_voice(read, voice.speaking_probability, voice.t_capture, voice.clipping)
+        if hint is not None:
+            self._fuser.add_hint(EmotionEstimate(now, hint, 1.0, "hint"))
         state = self._fuser.update(now)
         self.latest = state
         return apply_emotion(frame, state, self.expressiveness), state

@@ -29,20 +29,23 @@ from engine.avatar import Avatar, load_avatar
 from engine.avatar.retarget import AvatarBinding
 from engine.avatar.spring_bone import SpringBoneRig
 from engine.calibration import Calibration
+from engine.capture.audio import AudioChunk
+from engine.capture.resample import RATE
 from engine.errors import AvatarcamError, SinkError
 from engine.output_format import DEFAULT_FPS, DEFAULT_SIZE
 from engine.outputs.hub import DataOutputs
-from engine.packets import AvatarFrame, FaceFrame, RenderedFrame, VideoFrame, VoiceFrame, with_timing
+from engine.packets import AvatarFrame, FaceFrame, RenderedFrame, VideoFrame, VoiceFrame
 from engine.paths import DEFAULT_AVATAR
 from engine.perception.face_tracker import FaceTracker, FaceTrackerOptions
 from engine.render import AvatarRenderer, RenderOptions
 from engine.render.enhance import Enhancer
 from engine.runtime.emotion_worker import EmotionStage
+from engine.runtime.frame import animate_and_render
 from engine.runtime.output_clock import OutputClock
 from engine.runtime.slots import NewestSlot
 from engine.runtime.stats import Stats
 from engine.runtime.telemetry import Telemetry
-from engine.stages import Sink, Source, SourceCaps
+from engine.stages import Sink, SoundSink, Source, SourceCaps
 from engine.vocabulary.framing import Framing
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,11 @@ class PipelineOptions:
     animator: AnimatorOptions = field(default_factory=AnimatorOptions)
     emotion: bool = False  # emotion analysis: off until the user consents
     expressiveness: float = 1.0  # the emotion layer's strength (0 = pure mirror)
+
+    def render_options(self, transparent: bool = False) -> RenderOptions:
+        """The renderer's options for this output (the live loop's and the offline renderer's)."""
+        return RenderOptions(width=self.size[0], height=self.size[1], background=self.background, msaa=self.msaa,
+                             framing=self.framing, transparent=transparent)
 
 
 class Pipeline:
@@ -274,11 +282,20 @@ class Pipeline:
             self._voices.put(frame)
 
         def run() -> None:
-            self.voice.run(self._stop, publish)
+            self.voice.run(self._stop, publish, self._sound if self._sound_sinks else None)
             if self.source.caps & SourceCaps.ENDS_WITH_VOICE:
                 self.source.close()  # audio-only: the performance ends with the audio
 
         self._spawn("audio", run)
+
+    @property
+    def _sound_sinks(self) -> list[SoundSink]:
+        return [sink for sink in self.sinks if isinstance(sink, SoundSink)]
+
+    def _sound(self, chunk: AudioChunk) -> None:
+        """The voice input's sound to the outputs that record it (the user consented to the voice)."""
+        for sink in self._sound_sinks:
+            sink.write_audio(chunk.samples, chunk.t_capture)
 
     def __enter__(self) -> Pipeline:
         self.start()
@@ -351,10 +368,8 @@ class Pipeline:
         options = self.options
         avatar = load_avatar(options.avatar)
         width, height = options.size
-        renderer = AvatarRenderer(avatar, RenderOptions(width=width, height=height,
-                                                        background=options.background, msaa=options.msaa,
-                                                        framing=options.framing,
-                                                        transparent=self.enhancer is not None))  # alpha: the model's mask
+        # alpha for the enhancer: the model's mask
+        renderer = AvatarRenderer(avatar, options.render_options(transparent=self.enhancer is not None))
         opened: list[Sink] = []
         record = None
         try:
@@ -366,6 +381,8 @@ class Pipeline:
             # starts, so it neither shows as a missed frame nor hides a render failure until later.
             renderer.render(self._binding.pose(animator.update(None, time.monotonic())))
             for sink in self.sinks:
+                if self.voice is not None and isinstance(sink, SoundSink):
+                    sink.add_audio(RATE)  # a voice input is on: a recording gets its sound too
                 sink.open(width, height, options.fps)
                 opened.append(sink)
             if options.record_controls is not None:
@@ -413,19 +430,13 @@ class Pipeline:
         if self._new_look:
             self._apply_look(renderer)
         voice = self._voices.take()
-        now = time.monotonic()
-        state, emotion = self.emotion.apply(animator.update(face, now, voice), voice, now)
-        start = time.perf_counter()
-        pose = self._springs.apply(self._binding.pose(state), now)
-        image = renderer.render(pose) if self.enhancer is None else renderer.render_rgba(pose)
-        render_ms = (time.perf_counter() - start) * 1000.0
-        if self.enhancer is not None:
-            image, enhance_ms = self.enhancer.apply(image)
-            if enhance_ms:  # 0: switched off after a failure, nothing ran
-                self.telemetry.record("enhance", enhance_ms)
-        fresh = face is not None
-        frame = RenderedFrame(image=image, t_capture=state.t_capture, sequence=sequence, fresh=fresh,
-                              timings=with_timing(state.timings, render=render_ms), state=state)
+        assert self._binding is not None and self._springs is not None
+        frame, emotion, enhance_ms = animate_and_render(animator, self.emotion, self._binding, renderer, face, voice,
+                                                        time.monotonic(), sequence, self._springs, self.enhancer)
+        if enhance_ms:  # 0: no enhancer, or switched off after a failure: nothing ran
+            self.telemetry.record("enhance", enhance_ms)
+        state, fresh, render_ms = frame.state, frame.fresh, frame.timings["render"]
+        assert state is not None
         handed = time.monotonic()
         if fresh:
             self.telemetry.record("e2e", (handed - state.t_capture) * 1000.0)

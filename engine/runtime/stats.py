@@ -59,6 +59,7 @@ class Stats:
     valence: float | None = None
     arousal: float | None = None
     anomaly: bool | None = None
+    speech_state: str | None = None  # the speak API's idle / listening / speaking, when it is on
 
     @classmethod
     def from_readings(cls, readings: dict[str, Any]) -> Stats:

@@ -17,6 +17,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from engine.capture.audio import AudioChunk
 from engine.capture.resample import RATE
 from engine.errors import AvatarcamError
 from engine.packets import VoiceFrame
@@ -152,8 +153,9 @@ class VoiceAnalyzer:
 class VoiceStage:
     """The pipeline's audio thread body: read the source, analyse, publish the newest frame.
 
-    ``run(stop, publish)`` returns when ``stop`` is set or the source ends; a source error is kept
-    in ``error`` and ``status`` (the video goes on without voice)."""
+    ``run(stop, publish, on_audio)`` returns when ``stop`` is set or the source ends; a source error
+    is kept in ``error`` and ``status`` (the video goes on without voice). ``on_audio(chunk)`` gets
+    every chunk as read (a recording's sound track), before its analysis."""
 
     def __init__(self, source, options: VoiceOptions | None = None, analyzer: VoiceAnalyzer | None = None) -> None:
         self.source = source
@@ -170,7 +172,8 @@ class VoiceStage:
             self.analyzer = VoiceAnalyzer(self.options)
         self.status = f"voice: {self.source.status}; {self.analyzer.status}"
 
-    def run(self, stop: threading.Event, publish: Callable[[VoiceFrame], None]) -> None:
+    def run(self, stop: threading.Event, publish: Callable[[VoiceFrame], None],
+            on_audio: Callable[[AudioChunk], None] | None = None) -> None:
         assert self.analyzer is not None
         try:
             while not stop.is_set():
@@ -178,6 +181,8 @@ class VoiceStage:
                 if chunk is None:
                     break
                 self.chunks += 1
+                if on_audio is not None:
+                    on_audio(chunk)
                 frame = self.analyzer.process(chunk.samples, chunk.t_capture)
                 if frame is not None:
                     source_status = getattr(self.source, "status", "")
