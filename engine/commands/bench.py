@@ -16,13 +16,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.errors import AvatarcamError
 from engine.packets import AvatarFrame
 
 if TYPE_CHECKING:
+    from engine.runtime.stats import Stats
     from engine.session import SessionSpec
 from engine.runtime.telemetry import percentile
 
 WARMUP_S = 1.0
+SOAK_SAMPLE_S = 5.0  # the soak's sampling interval (the status line's)
+SOAK_SETTLE_S = 60.0  # memory grows while caches fill; the slope is fitted after this
 
 
 def _raw_frames(spec: SessionSpec, count: int):
@@ -40,11 +44,38 @@ def _raw_frames(spec: SessionSpec, count: int):
         source.close()
 
 
-def run_benchmark(spec: SessionSpec, seconds: float, *, raw_frames: int = 200, still: bool = False) -> dict:
+class SoakRecorder:
+    """Samples memory and frame rate while a soak runs; ``summary`` fits the memory slope."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float, float]] = []  # (seconds, rss MB, fps over the last ~1 s)
+
+    def __call__(self, stats: Stats) -> None:
+        self.samples.append((stats.seconds, stats.rss_mb, stats.fps_now))
+
+    def summary(self, errors: list[str]) -> dict:
+        settle = min(SOAK_SETTLE_S, self.samples[-1][0] / 4) if self.samples else 0.0
+        settled = [s for s in self.samples if s[0] >= settle]
+        t = np.array([s[0] for s in settled])
+        rss = np.array([s[1] for s in settled])
+        fps = [s[2] for s in settled]
+        slope = float(np.polyfit(t / 60.0, rss, 1)[0]) if len(settled) >= 3 and np.ptp(t) > 0 else None
+        return {"soak_samples": len(self.samples), "soak_settle_s": round(settle, 1),
+                "rss_slope_mb_per_min": None if slope is None else round(slope, 4),
+                "rss_mb_range": [round(float(rss.min()), 1), round(float(rss.max()), 1)] if len(rss) else None,
+                "fps_now_range": [round(min(fps), 1), round(max(fps), 1)] if fps else None,
+                "errors": errors}
+
+
+def run_benchmark(spec: SessionSpec, seconds: float, *, raw_frames: int = 200, still: bool = False,
+                  soak: bool = False) -> dict:
     """Measure ``spec`` for ``seconds`` after a warm-up; the result is the ``bench --json`` object.
     ``still``: the source shows a still face (a photo, or a video of someone holding still), so the
     output's frame-to-frame movement is jitter and is reported (always for an image source).
-    ``raw_frames=0`` skips the MediaPipe-alone baseline."""
+    ``raw_frames=0`` skips the MediaPipe-alone baseline.
+
+    ``soak``: also sample memory and frame rate every few seconds, and report the memory slope
+    (a linear fit after the caches settle), the frame-rate range and every error met."""
     from engine.commands.cli import build_cli_session, run_session
     from engine.perception.face_tracker import measure_raw_tracker
     from engine.session import SessionHooks, SourceKind
@@ -60,13 +91,27 @@ def run_benchmark(spec: SessionSpec, seconds: float, *, raw_frames: int = 200, s
     except BaseException:
         session.stop()
         raise
-    run_session(session, seconds)
+    soak_recorder = SoakRecorder() if soak else None
+    errors: list[str] = []
+    try:
+        run_session(session, seconds, report=soak_recorder, report_every=SOAK_SAMPLE_S)
+    except AvatarcamError as exc:
+        if soak_recorder is None:
+            raise
+        errors.append(str(exc))  # a soak reports what went wrong with the figures it has
     stats = session.stats()
     sink = spec.sinks[0] if isinstance(spec.sinks[0], str) else spec.sinks[0].name
     result = {"source": str(spec.path or "demo"), "size": f"{spec.size[0]}x{spec.size[1]}",
               "fps": spec.fps, "sink": sink, "gl_renderer": session.gl_renderer, **stats.as_dict()}
     if still or spec.source is SourceKind.IMAGE:
         result.update(jitter(states))
+    if soak_recorder is not None:
+        if stats.voice_status and stats.voice_status.startswith("voice off"):
+            errors.append(stats.voice_status)
+        if stats.emotion_status:
+            errors.append(stats.emotion_status)
+        errors += session.sink_errors
+        result.update(soak_recorder.summary(errors))
     result["raw_tracker_ms_p50"] = None
     face_model = session.face_model
     if face_model is not None and spec.path is not None and raw_frames > 0:
@@ -163,6 +208,10 @@ def format_table(result: dict) -> str:
         if f"model_{name}_ms_p50" in result:
             lines.append(f"  model {name:<8} {result[f'model_{name}_ms_p50']:>8.2f} ms p50 {result[f'model_{name}_ms_p95']:>8.2f} ms p95"
                          f"  on {result[f'model_{name}_provider']}")
+    if "soak_samples" in result:
+        lines.append(f"  soak: memory slope {result['rss_slope_mb_per_min']} MB/min after {result['soak_settle_s']:.0f} s "
+                     f"(resident {result['rss_mb_range']} MB), fps {result['fps_now_range']}, "
+                     f"errors {len(result['errors'])}" + "".join(f"\n    {e}" for e in result["errors"]))
     if "jitter_control_std_max" in result:
         lines.append(f"  jitter (still source): controls {result['jitter_control_std_max']:.4f} "
                      f"(worst {result['jitter_control_worst']}), head {result['jitter_head_deg_std_max']:.3f} deg, "

@@ -205,7 +205,7 @@ def build_cli_session(spec: SessionSpec, hooks: SessionHooks | None = None) -> S
 
 
 def run_session(session: Session, seconds: float | None, *, report: Callable[[Stats], None] | None = None,
-                on_start: Callable[[], object] | None = None) -> None:
+                on_start: Callable[[], object] | None = None, report_every: float = 5.0) -> None:
     """Start, wait for the end (source end, ``seconds`` or Ctrl+C), stop; raise the session's error.
     Once started, says how the avatar is driven (its face rig and what it cannot show)."""
     interrupted = threading.Event()
@@ -221,7 +221,7 @@ def run_session(session: Session, seconds: float | None, *, report: Callable[[St
         while not session.wait(0.2) and not interrupted.is_set():
             if deadline is not None and time.monotonic() >= deadline:
                 break
-            if report is not None and time.monotonic() - last_report >= 5.0:
+            if report is not None and time.monotonic() - last_report >= report_every:
                 report(session.stats())
                 last_report = time.monotonic()
     finally:
@@ -314,7 +314,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         rates = run_rates(spec, args.rates, args.seconds)
         print(json.dumps(rates) if args.json else format_rates(rates))
         return 0
-    result = run_benchmark(spec, args.seconds, raw_frames=args.raw_frames, still=args.still)
+    result = run_benchmark(spec, args.seconds, raw_frames=args.raw_frames, still=args.still, soak=args.soak)
     if args.models:
         from engine.commands.bench import time_models
 
@@ -585,6 +585,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the source shows a still face: report the output's jitter (always for --image)")
     bench.add_argument("--rates", type=parse_rates, default=None, metavar="FPS,FPS,...",
                        help="run the --video clip re-encoded at each camera rate (e.g. 15,24,25,30,60)")
+    bench.add_argument("--loop", action="store_true", help="loop the video (and audio) file")
+    bench.add_argument("--soak", action="store_true",
+                       help="a long run: sample memory and fps every 5 s; report the memory slope (MB/min), "
+                            "the fps range and every error")
     add_emotion_arguments(bench)
 
     analyze = sub.add_parser("analyze", help="print the emotion_update stream of a video, or one message per image or audio file")
