@@ -15,7 +15,6 @@ import pytest
 from conftest import shared_file
 
 from engine.capture.audio import MicrophoneSource
-from engine.errors import SourceError
 from engine.perception.voice.vad import EnergyVad
 from engine.perception.voice.voice import VoiceAnalyzer, VoiceOptions
 
@@ -167,19 +166,131 @@ def test_lost_microphone_is_reported_and_capture_resumes_when_it_returns(pulse):
         reader.join(2.0)
 
 
-def test_unknown_microphone_names_the_ones_there_are(monkeypatch):
+class FakeInputStream:
+    """sounddevice.InputStream stand-in: delivers 10 ms blocks of a tone from its own thread."""
+
+    opened: list[int] = []  # device indices, in order
+
+    def __init__(self, *, device, channels, samplerate, callback, **_) -> None:
+        FakeInputStream.opened.append(device)
+        self.samplerate, self.channels, self._callback = samplerate, channels, callback
+        self.active = False
+        self._done = threading.Event()
+
+    def start(self) -> None:
+        self.active = True
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        frames = int(self.samplerate // 100)
+        block = np.full((frames, self.channels), 0.1, dtype=np.float32)
+        status = type("Status", (), {"input_overflow": False})()
+        while not self._done.wait(0.01):
+            self._callback(block, frames, None, status)
+
+    def abort(self) -> None:
+        self._done.set()
+        self.active = False
+
+    close = abort
+
+
+@pytest.fixture
+def fake_devices(monkeypatch):
+    """A device list the test edits, and fake streams on it."""
+    import sounddevice as sd
+
     from engine.capture import audio as sources
 
-    monkeypatch.setattr(sources, "list_microphones", lambda: [sources.MicrophoneInfo(3, "USB Mic", 1, 48000.0)])
-    with pytest.raises(SourceError, match="No microphone 'nope'") as info:
-        MicrophoneSource("nope").open()
-    assert "3: USB Mic" in str(info.value)
-    monkeypatch.setattr(sources, "list_microphones", lambda: [])
-    with pytest.raises(SourceError, match="No microphone was found"):
-        MicrophoneSource().open()
+    devices: list = []
+    monkeypatch.setattr(sources, "list_microphones", lambda: list(devices))
+    monkeypatch.setattr(sd, "InputStream", FakeInputStream)
+    monkeypatch.setattr(MicrophoneSource, "_reinitialise_portaudio", staticmethod(lambda: None))
+    FakeInputStream.opened = []
+    return devices
 
 
-def test_a_busy_or_broken_microphone_is_a_source_error_not_a_crash(monkeypatch):
+class Reader:
+    """Reads ``mic`` on its own thread (a read waits while the device is away)."""
+
+    def __init__(self, mic: MicrophoneSource) -> None:
+        self.chunks: list = []
+        self._thread = threading.Thread(target=self._run, args=(mic,), daemon=True)
+        self._thread.start()
+
+    def _run(self, mic: MicrophoneSource) -> None:
+        while (chunk := mic.read()) is not None:
+            self.chunks.append(chunk)
+
+    def join(self) -> None:
+        self._thread.join(2.0)
+
+
+def _wait_for(condition, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling a condition with a deadline
+    assert condition()
+
+
+def test_unknown_microphone_is_waited_for_and_the_status_names_the_ones_there_are(fake_devices):
+    from engine.capture.audio import MicrophoneInfo
+
+    fake_devices.append(MicrophoneInfo(3, "USB Mic", 1, 48000.0))
+    mic = MicrophoneSource("nope")
+    mic.open()  # asked for, so not given up on: waited for instead
+    reader = Reader(mic)
+    try:
+        assert "retrying every second" in mic.status and "No microphone 'nope'" in mic.status
+        assert "3: USB Mic" in mic.status
+        fake_devices.clear()
+        _wait_for(lambda: "No microphone was found" in mic.status, 3.0)
+        assert "retrying every second" in mic.status or "waiting for it" in mic.status
+    finally:
+        mic.close()
+        reader.join()
+
+
+def test_a_microphone_missing_at_start_is_opened_when_it_appears(fake_devices):
+    from engine.capture.audio import MicrophoneInfo
+
+    mic = MicrophoneSource("Headset")
+    mic.open()
+    reader = Reader(mic)
+    try:
+        assert "not available: retrying every second" in mic.status
+        fake_devices.append(MicrophoneInfo(4, "USB Headset", 2, 48000.0))
+        _wait_for(lambda: len(reader.chunks) > 3)
+        assert mic.status.startswith("ok: USB Headset")
+    finally:
+        mic.close()
+        reader.join()
+
+
+def test_a_replugged_microphone_is_followed_by_name_not_index(fake_devices):
+    from engine.capture.audio import MicrophoneInfo
+
+    fake_devices[:] = [MicrophoneInfo(1, "Built-in", 2, 48000.0), MicrophoneInfo(2, "USB Headset", 2, 48000.0)]
+    mic = MicrophoneSource(2)  # asked for by index
+    mic.open()
+    reader = Reader(mic)
+    try:
+        assert mic.status.startswith("ok: USB Headset") and FakeInputStream.opened == [2]
+        # Unplugged: another device takes index 2 while the headset is away...
+        fake_devices[:] = [MicrophoneInfo(1, "Built-in", 2, 48000.0), MicrophoneInfo(2, "HDMI Audio", 2, 48000.0)]
+        mic._lost = True  # what PortAudio's finished callback reports
+        _wait_for(lambda: "No microphone 'USB Headset'" in mic.status, 4.0)
+        assert FakeInputStream.opened == [2], "the device now at index 2 is not the one asked for"
+        # ...and it returns at index 5.
+        fake_devices.append(MicrophoneInfo(5, "USB Headset", 2, 48000.0))
+        _wait_for(lambda: mic.reconnects == 1, 3.0)
+        assert FakeInputStream.opened == [2, 5] and mic.status.startswith("ok: USB Headset")
+    finally:
+        mic.close()
+        reader.join()
+
+
+def test_a_busy_or_broken_microphone_is_reported_and_retried_not_a_crash(monkeypatch):
     import sounddevice as sd
 
     from engine.capture import audio as sources
@@ -190,5 +301,8 @@ def test_a_busy_or_broken_microphone_is_a_source_error_not_a_crash(monkeypatch):
         raise sd.PortAudioError("Device unavailable [PaErrorCode -9985]")
 
     monkeypatch.setattr(sd, "InputStream", busy)
-    with pytest.raises(SourceError, match="in use by another program"):
-        MicrophoneSource("Busy").open()
+    mic = MicrophoneSource("Busy")
+    mic.open()
+    assert "Cannot open the microphone 'Busy Mic'" in mic.status and "in use by another program" in mic.status
+    assert "retrying every second" in mic.status
+    mic.close()

@@ -173,6 +173,9 @@ class AudioFileSource:
                 self._container.close()
                 self._container = None
             self._blocks = None
+            # soxr's native object must not outlive the interpreter (a session frozen by gc.freeze()
+            # is never collected): nanobind would print its "leaked" report at exit.
+            self._resampler = None
         self.status = "closed"
 
 
@@ -209,7 +212,9 @@ class MicrophoneSource:
     """A microphone through sounddevice (PortAudio), at its own rate and channel count, resampled
     to 16 kHz mono in the capture callback and handed over through an ``AudioRing``.
 
-    ``device``: an index, part of a name (case-insensitive), or None for the default input.
+    ``device``: an index, part of a name (case-insensitive), or None for the default input; once
+    opened, the device is followed by its name, never its index. A device missing at ``open`` is
+    waited for like a lost one (``status`` says so), as the user asked for it.
     Overflows (the OS dropped input) are counted in ``overflows``, never fatal. When the device
     disappears (stream error or no samples for ``STALL_S``), ``status`` says so, ``read()`` keeps
     waiting, and the device is looked for again every ``RECONNECT_S`` (by name) until it returns.
@@ -234,6 +239,7 @@ class MicrophoneSource:
         self._next_retry = 0.0
         self._index = 0
         self._lost = False
+        self._identity: str | None = None  # the opened device's name, followed from then on
 
     @property
     def overrun_samples(self) -> int:
@@ -243,6 +249,13 @@ class MicrophoneSource:
         mics = list_microphones()
         if not mics:
             raise SourceError("No microphone was found.", "Plug one in, or check the sound settings (PortAudio sees no input device).")
+        if self._identity is not None:
+            # Once opened, the device is followed by its name: after a replug another device may
+            # hold its old index.
+            found = next((m for m in mics if m.name == self._identity), None)
+            if found is None:
+                raise SourceError(f"No microphone '{self._identity}'.", f"Microphones: {_describe(mics)}.")
+            return found
         if self.device is None:
             try:
                 import sounddevice as sd
@@ -268,17 +281,28 @@ class MicrophoneSource:
                 return
             self._stop.clear()
             self._ring.reopen()
-            self._open_stream()
+            self._portaudio()
+            try:
+                self._open_stream()
+            except SourceError as exc:
+                # Missing or busy at start: looked for every RECONNECT_S from read(), like a lost one.
+                self._next_retry = time.monotonic() + RECONNECT_S
+                self.status = f"microphone '{self.name}' not available: retrying every second ({exc})"
+                log.warning(self.status)
 
-    def _open_stream(self) -> None:
+    @staticmethod
+    def _portaudio():
         try:
             import sounddevice as sd
         except OSError as exc:  # the PortAudio library itself is missing
             raise SourceError(f"Cannot use microphones: PortAudio is missing ({exc}).",
                               "Install it (Debian/Ubuntu: sudo apt install libportaudio2).") from exc
+        return sd
+
+    def _open_stream(self) -> None:
+        sd = self._portaudio()
         info = self._resolve()
         self.name = info.name
-        self.device = info.name if not isinstance(self.device, int) else self.device
         # Two channels are plenty (they are averaged); a device that only offers its full count gets it.
         tries = [max(1, min(info.channels, 2))] + ([info.channels] if info.channels > 2 else [])
         try:
@@ -302,6 +326,7 @@ class MicrophoneSource:
             raise SourceError(f"Cannot open the microphone '{info.name}' ({exc}).",
                               "It may be in use by another program, or unplugged; check the sound settings.") from exc
         self._stream = stream
+        self._identity = info.name
         self._lost = False
         self.status = f"ok: {info.name}, {self.rate:g} Hz, {channels} ch"
 
@@ -384,6 +409,7 @@ class MicrophoneSource:
                 stream.close()
             except Exception:
                 pass
+        self._resampler = None  # the callback has stopped; see AudioFileSource.close
 
     def close(self) -> None:
         self._stop.set()
