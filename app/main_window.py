@@ -8,6 +8,7 @@ icon follow ``deviceChanged``: the camera's real state, not the Start button's.
 
 from __future__ import annotations
 
+import html
 import logging
 import sys
 import time
@@ -498,7 +499,8 @@ class MainWindow(QMainWindow):
 
     # --- status, stats, overlay ----------------------------------------------------------------
 
-    def _update_output_status(self) -> None:
+    def _update_output_status(self, problem: str | None = None) -> None:
+        """The outputs' state; ``problem`` (the camera's, e.g. "camera lost, waiting") is added."""
         vc = self.bridge.virtual_camera
         label = "avatarcam" if sys.platform.startswith("linux") else "OBS Virtual Camera"
         if vc.available and self.bridge.running:
@@ -510,6 +512,8 @@ class MainWindow(QMainWindow):
                     "<a href='diagnostics' style='color:#58a6ff'>how to install</a>")
         else:
             text = "Virtual camera: starts with Start"
+        if problem:
+            text += f" &nbsp; <span style='color:#d29922'>● {html.escape(problem)}</span>"
         self.output_status.setText(text)
 
     def mode(self) -> str:
@@ -527,7 +531,7 @@ class MainWindow(QMainWindow):
         lines = overlay_lines(stats, stats.mode or self.mode(), stats.emotion) if stats is not None else []
         self.preview.overlay = lines if self.overlay_box.isChecked() else []
         self.bridge.virtual_camera.burn_in_lines = lines if self.burn_in_box.isChecked() else []
-        self._update_output_status()
+        self._update_output_status(stats.source_status if stats is not None else None)
 
     def _overlay_toggled(self, on: bool) -> None:
         self.settings.overlay = on

@@ -23,6 +23,7 @@ from engine.avatar.retarget import AvatarBinding
 from engine.calibration import Calibration
 from engine.capture.audio import AudioFileSource, AudioSource, MicrophoneSource
 from engine.capture.demo import DemoSource
+from engine.capture.reconnect import ReconnectingSource
 from engine.capture.speech import SpeechQueue
 from engine.capture.video import CameraSource, ImageSource, NoVideoSource, VideoFileSource, list_cameras
 from engine.errors import AvatarcamError
@@ -306,8 +307,13 @@ def build_session(spec: SessionSpec, hooks: SessionHooks = SessionHooks(), *, so
     if source.caps & SourceCaps.VIDEO and face_model is None:
         face_model = _face_model(hooks)
     on_device = hooks.on_device
+    camera = isinstance(source, CameraSource)
     if on_device is not None and source.caps & SourceCaps.DEVICE:
         source = ReportingSource(source, lambda is_open: on_device(Device.CAMERA, is_open))
+    if camera:
+        # An unplugged camera is waited for (the avatar idles) and reopened by its name; the
+        # indicator, inside, follows the device itself.
+        source = ReconnectingSource(source)
     if spec.speak and not spec.websocket:
         raise AvatarcamError("The speak API runs on the WebSocket, which is off.", "Add --ws PORT (e.g. --ws 8765).")
     speech = SpeechQueue() if spec.speak else None
@@ -420,6 +426,10 @@ def _build_voice(spec: SessionSpec, source: Source, microphone: AudioSource | No
     if reporting is not None:
         return VoiceStage(reporting, options, analyzer), reporting
     if spec.audio is not None:
+        # An asked-for audio file that cannot be read is the user's error, told before anything runs.
+        probe = AudioFileSource(spec.audio, paced=False)
+        probe.open()
+        probe.close()
         # Beside its own video file, the sound shares the picture's timeline.
         origin = (lambda: source.media_origin) if isinstance(source, VideoFileSource) else None
         return VoiceStage(AudioFileSource(spec.audio, paced=True, origin=origin, loop=spec.loop), options, analyzer), None

@@ -186,6 +186,28 @@ def test_indicator_goes_off_when_the_camera_drops_out(qtbot, app_env):
     window.close()
 
 
+class LostCamera(BrokenCamera):
+    """Drops out after ``frames`` frames and stays away (every later open fails)."""
+
+    def open(self) -> None:
+        if self.index:
+            raise SourceError("Camera 0 not found.")
+        super().open()
+
+
+def test_a_lost_camera_is_shown_in_the_status_line_while_the_avatar_runs_on(qtbot, app_env):
+    from engine.capture.reconnect import ReconnectingSource
+
+    source = ReconnectingSource(LostCamera(fail_open=False, frames=15), retry_s=0.05)
+    window = make_window(qtbot, app_env, source=source, camera=True)
+    qtbot.mouseClick(window.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "camera lost, waiting" in window.output_status.text(), timeout=15_000)
+    frames = window.bridge.stats().frames_out
+    qtbot.waitUntil(lambda: window.bridge.stats().frames_out > frames + 10, timeout=5_000)
+    assert window.bridge.running and not window.banner.isVisible()
+    window.close()
+
+
 def test_switching_the_camera_off_releases_it_at_once(qtbot, app_env):
     camera = TimedCamera()
     window = make_window(qtbot, app_env, source=camera, camera=True)

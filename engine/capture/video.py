@@ -497,13 +497,22 @@ class CameraSource(_SourceBase):
         self._closed = threading.Event()
         self._pending: np.ndarray | None = None  # the BGR frame grabbed by open()
         self._index = 0
+        self._identity: str | None = None  # the opened camera's name (Linux): how it is found again
 
     def _resolve(self) -> tuple[int | str, str]:
         """Map ``device`` to what OpenCV opens and a display name. Raises ``SourceError``."""
         device = self.device
+        is_linux = sys.platform.startswith("linux")
+        if self._identity is not None and is_linux:
+            # Reopened after a loss: the same camera by name, whatever index it came back at.
+            cameras = list_cameras()
+            found = [i for i, name in cameras if name == self._identity]
+            if not found:
+                raise SourceError(f"Camera '{self._identity}' not found. {_describe_cameras(cameras)}",
+                                  "Plug the camera in again.")
+            return found[0], self._identity
         if isinstance(device, str) and device.strip().isdigit():
             device = int(device)
-        is_linux = sys.platform.startswith("linux")
         if isinstance(device, str) and is_linux and device.startswith("/dev/video"):
             return device, device
         cameras = list_cameras() if is_linux else []
@@ -567,6 +576,8 @@ class CameraSource(_SourceBase):
         self.info = SourceInfo(name, real_w, real_h, float(fps), live=True, frame_count=None)
         self._capture = capture
         self._pending = first
+        if sys.platform.startswith("linux") and not str(target).startswith("/dev/video"):
+            self._identity = name
         self._closed.clear()
         self._index = 0
 

@@ -257,6 +257,7 @@ class Pipeline:
     def stats(self) -> Stats:
         snapshot = self.telemetry.snapshot()
         snapshot["frames_dropped"] = self._video.dropped + self._faces.dropped + self.source.frames_skipped
+        snapshot["source_status"] = getattr(self.source, "status", None)
         if self.voice is not None:
             snapshot["voice_status"] = self.voice_error or self.voice.status
         if self.enhancer is not None or self.enhance_status:
@@ -273,6 +274,8 @@ class Pipeline:
         try:
             self.voice.open()
         except AvatarcamError as exc:
+            if self.source.caps & SourceCaps.ENDS_WITH_VOICE:
+                raise  # audio-only: the voice is the only input asked for
             self.voice_error = f"voice off: {exc}"
             log.warning(self.voice_error)
             return

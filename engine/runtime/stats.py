@@ -51,6 +51,7 @@ class Stats:
     sound_to_mouth_ms_p50: float | None = None
     sound_to_mouth_ms_p95: float | None = None
     source_fps: float | None = None  # the rate fresh input actually arrived at
+    source_status: str | None = None  # the camera's trouble, e.g. "camera lost, waiting"; None when fine
     voice_status: str | None = None
     emotion_status: str | None = None
     enhance_status: str | None = None  # the enhancement model, its provider, or why it is off
