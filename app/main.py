@@ -7,6 +7,7 @@ dialog (not in screenshot mode).
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -36,6 +37,7 @@ def run_app(args) -> int:
     _apply_command_line(settings, args)
     window = MainWindow(settings)
     window.show()
+    quit_on_signals(window)
     if getattr(args, "demo", False):
         QTimer.singleShot(0, window.start_demo)
     elif getattr(args, "video", None) or getattr(args, "image", None):
@@ -53,6 +55,19 @@ def run_app(args) -> int:
 
         QTimer.singleShot(int(1000 * (quit_after if quit_after is not None else 5.0)), finish)
     return app.exec()
+
+
+def quit_on_signals(window: MainWindow) -> QTimer:
+    """SIGINT, SIGTERM and SIGHUP (``kill``, a logout) quit like the window's Quit: the session
+    stops as with the Stop button, devices released and recordings finalised. Python runs signal
+    handlers only between bytecodes, so a timer hands the interpreter a turn while Qt waits."""
+    from engine.commands.cli import STOP_SIGNALS
+
+    for number in STOP_SIGNALS:
+        signal.signal(number, lambda *_: QTimer.singleShot(0, window.quit))
+    wake = QTimer(window, interval=200, timeout=lambda: None)
+    wake.start()
+    return wake
 
 
 def _apply_command_line(settings: AppSettings, args) -> None:

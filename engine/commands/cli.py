@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -17,7 +18,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from engine.errors import AvatarcamError
 from engine.output_format import DEFAULT_FPS, DEFAULT_SIZE
@@ -32,6 +33,8 @@ WindowOpener = Callable[[argparse.Namespace], int]  # the desktop app's entry, p
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+# The signals that stop a run cleanly (SIGHUP does not exist on Windows).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 DEMO_FILE_SECONDS = 27.0  # one loop of the demo performance, when it falls back to a file
 
 
@@ -60,6 +63,31 @@ def parse_fps(text: str) -> float:
 def parse_rates(text: str) -> list[float]:
     """Camera rates for ``bench --rates``, comma-separated."""
     return [parse_fps(part) for part in text.split(",") if part.strip()]
+
+
+def finite(text: str) -> float:
+    """A finite number: NaN and infinity are refused where a number is asked for."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a finite number")
+    return value
+
+
+def parse_seconds(text: str) -> float:
+    seconds = finite(text)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text} seconds: give a duration above 0")
+    return seconds
+
+
+def parse_expressiveness(text: str) -> float:
+    value = finite(text)
+    if not 0.0 <= value <= 2.0:
+        raise argparse.ArgumentTypeError(f"expressiveness {text} is out of range (0 to 2)")
+    return value
 
 
 def parse_colour(text: str) -> tuple[float, float, float]:
@@ -95,9 +123,9 @@ def parse_expressions(text: str) -> dict[str, float]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, _, value = item.partition("=")
         try:
-            result[name.strip()] = float(value) if value else 1.0
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{item}' is not NAME=VALUE (e.g. jawOpen=0.8)") from None
+            result[name.strip()] = finite(value) if value else 1.0
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(f"'{item}' is not NAME=VALUE with a finite VALUE (e.g. jawOpen=0.8)") from None
     return result
 
 
@@ -138,7 +166,7 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, camera: bool) -> No
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=parse_size, default=DEFAULT_SIZE, metavar="WxH", help="output size (1280x720)")
     parser.add_argument("--fps", type=parse_fps, default=DEFAULT_FPS, help="output frame rate (30)")
-    parser.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    parser.add_argument("--seconds", type=parse_seconds, default=None, help="stop after this long")
     parser.add_argument("--avatar", default="default", metavar="PATH", help="GLB/glTF/VRM avatar (default avatar)")
     parser.add_argument("--background", type=parse_colour, default=None, metavar="#RRGGBB", help="background colour")
     add_framing_argument(parser)
@@ -209,7 +237,12 @@ def run_session(session: Session, seconds: float | None, *, report: Callable[[St
     """Start, wait for the end (source end, ``seconds`` or Ctrl+C), stop; raise the session's error.
     Once started, says how the avatar is driven (its face rig and what it cannot show)."""
     interrupted = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set()) if threading.current_thread() is threading.main_thread() else None
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl+C, `kill`, a logout or a service manager: all stop like the Stop button, so the
+        # devices are released and the recordings finalised.
+        for number in STOP_SIGNALS:
+            previous[number] = signal.signal(number, lambda *_: interrupted.set())
     session.start()
     if session.avatar_binding is not None:
         print(f"avatar {session.spec.avatar.name}: {session.avatar_binding.describe()}", file=sys.stderr)
@@ -226,8 +259,8 @@ def run_session(session: Session, seconds: float | None, *, report: Callable[[St
                 last_report = time.monotonic()
     finally:
         session.stop()
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     if session.error is not None:
         raise session.error
     if session.sink_errors:
@@ -294,6 +327,9 @@ def _has_display() -> bool:
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from engine.commands.snapshot import SnapshotSpec, render_snapshot
+
+    if args.out.suffix.lower() != ".png" or args.out.is_dir():
+        raise AvatarcamError(f"'{args.out}' is not a PNG file name.", "Give a file name ending in .png, e.g. --out avatar.png.")
 
     spec = SnapshotSpec(avatar=resolve_avatar(args.avatar), expressions=args.expression or {},
                         head=(args.yaw, args.pitch, args.roll), eyes=(args.gaze_yaw, args.gaze_pitch),
@@ -419,7 +455,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def add_emotion_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--emotion", action="store_true", help="analyse emotion (face, and voice when on) and show it on the avatar")
-    parser.add_argument("--expressiveness", type=float, default=1.0, metavar="0..2",
+    parser.add_argument("--expressiveness", type=parse_expressiveness, default=1.0, metavar="0..2",
                         help="strength of the emotion layer: 0 = pure mirror, 1 = clearly stylised (1)")
 
 
@@ -455,10 +491,17 @@ def cmd_gui(args: argparse.Namespace, open_window: WindowOpener | None = None) -
 
 # --- parser ----------------------------------------------------------------------------------------
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors in one line, like every other error (the full usage is one --help away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER_ERROR, f"avatarcam: {message}. See '{self.prog} --help'.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from engine.vocabulary.emotions import EMOTIONS
 
-    parser = argparse.ArgumentParser(prog="avatarcam", description="Your face drives a 3D avatar, published as a webcam.")
+    parser = OneLineParser(prog="avatarcam", description="Your face drives a 3D avatar, published as a webcam.")
     parser.add_argument("--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command")
 
@@ -494,7 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_source_arguments(gui, camera=True)
     add_output_arguments(gui)
     gui.add_argument("--screenshot", type=Path, metavar="PNG", help="write a PNG of the main window, then quit")
-    gui.add_argument("--quit-after", type=float, metavar="SECONDS", help="quit (taking the screenshot) after this long")
+    gui.add_argument("--quit-after", type=parse_seconds, metavar="SECONDS", help="quit (taking the screenshot) after this long")
     gui.set_defaults(func=cmd_gui)
 
     render = sub.add_parser("render", help="a talking head from an audio file, rendered offline to an mp4 with the sound")
@@ -555,10 +598,10 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("--avatar", default="default", metavar="default|PATH")
     snap.add_argument("--expression", type=parse_expressions, metavar="NAME=VALUE,...", help="e.g. jawOpen=1,eyeBlinkLeft=1")
     for angle in ("yaw", "pitch", "roll"):
-        snap.add_argument(f"--{angle}", type=float, default=0.0, metavar="DEG", help=f"head {angle} in degrees")
-    snap.add_argument("--gaze-yaw", type=float, default=0.0, metavar="DEG")
-    snap.add_argument("--gaze-pitch", type=float, default=0.0, metavar="DEG")
-    snap.add_argument("--view-yaw", type=float, default=0.0, metavar="DEG", help="orbit the camera (e.g. 35 for a three-quarter view)")
+        snap.add_argument(f"--{angle}", type=finite, default=0.0, metavar="DEG", help=f"head {angle} in degrees")
+    snap.add_argument("--gaze-yaw", type=finite, default=0.0, metavar="DEG")
+    snap.add_argument("--gaze-pitch", type=finite, default=0.0, metavar="DEG")
+    snap.add_argument("--view-yaw", type=finite, default=0.0, metavar="DEG", help="orbit the camera (e.g. 35 for a three-quarter view)")
     snap.add_argument("--size", type=parse_size, default=DEFAULT_SIZE, metavar="WxH")
     snap.add_argument("--background", type=parse_snapshot_background, default=None, metavar="#RRGGBB|chroma|transparent",
                       help="background colour, chroma (#00b140), or transparent (writes an RGBA PNG)")
@@ -569,7 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure the live pipeline: latency per stage, fps, CPU, memory")
     add_source_arguments(bench, camera=False)
     add_voice_arguments(bench)
-    bench.add_argument("--seconds", type=float, default=20.0)
+    bench.add_argument("--seconds", type=parse_seconds, default=20.0)
     bench.add_argument("--size", type=parse_size, default=DEFAULT_SIZE, metavar="WxH")
     bench.add_argument("--fps", type=parse_fps, default=DEFAULT_FPS)
     bench.add_argument("--sink", default="null", metavar="SPEC")
