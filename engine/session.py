@@ -10,6 +10,7 @@ data stream, the microphone, the avatar and the background) without reopening th
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -260,6 +261,8 @@ class Session:
     # --- control -------------------------------------------------------------------------------
 
     def set_expressiveness(self, value: float) -> None:
+        """0 (pure mirror) to 2; anything else (NaN included) raises ``AvatarcamError``."""
+        check_expressiveness(value)
         self.pipeline.emotion.set_expressiveness(value)
 
     def set_emotion_enabled(self, enabled: bool) -> None:
@@ -301,6 +304,7 @@ def build_session(spec: SessionSpec, hooks: SessionHooks = SessionHooks(), *, so
     ``voice_analyzer`` replace the ones the spec would build: stubs for tests, or an embedding's own.
     Raises ``AvatarcamError`` for anything the user can fix (missing file, model download failed)."""
     notes: list[str] = []
+    _check_spec(spec)
     if source is None:
         source = _build_source(spec, notes)
     face_model = spec.face_model
@@ -319,6 +323,8 @@ def build_session(spec: SessionSpec, hooks: SessionHooks = SessionHooks(), *, so
     speech = SpeechQueue() if spec.speak else None
     voice, reporting_mic = _build_voice(spec, source, microphone, voice_analyzer, on_device, speech)
     outputs = DataOutputs.from_specs(spec.websocket, spec.vmc, speak=spec.speak) if spec.websocket or spec.vmc else None
+    if outputs is not None and outputs.websocket is not None and outputs.websocket.warning:
+        notes.append(outputs.websocket.warning)
     enhancer, enhance_status = _open_enhancer(spec, notes)
     pipeline = Pipeline(source, _sinks(spec), _pipeline_options(spec, face_model), on_frame=hooks.on_frame,
                         on_face=hooks.on_face, on_video=hooks.on_video, voice=voice, outputs=outputs, enhancer=enhancer,
@@ -379,6 +385,27 @@ def _open_enhancer(spec: SessionSpec, notes: list[str]) -> tuple[Enhancer | None
         log.warning(status)
         return None, status
     return enhancer, enhancer.status
+
+
+def _check_spec(spec: SessionSpec) -> None:
+    """Refuse what would fail later, once devices are open: non-finite numbers, and an output file
+    that cannot be written."""
+    if not (math.isfinite(spec.fps) and spec.fps > 0):
+        raise AvatarcamError(f"Frame rate {spec.fps} is not a positive number.", "Use e.g. 30.")
+    check_expressiveness(spec.expressiveness)
+    path = spec.record_controls
+    if path is not None:
+        if path.is_dir():
+            raise AvatarcamError(f"Cannot record the controls to '{path}': it is a folder.",
+                                 "Give a file name, e.g. --record-controls controls.jsonl.")
+        if not path.parent.is_dir():
+            raise AvatarcamError(f"Cannot record the controls to '{path}': the folder '{path.parent}' does not exist.",
+                                 "Create it, or record into an existing folder.")
+
+
+def check_expressiveness(value: float) -> None:
+    if not (math.isfinite(value) and 0.0 <= value <= 2.0):
+        raise AvatarcamError(f"Expressiveness {value} is not a number from 0 to 2.", "Use 1 for the default strength.")
 
 
 def _build_source(spec: SessionSpec, notes: list[str]) -> Source:

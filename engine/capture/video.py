@@ -28,6 +28,7 @@ import av
 import cv2
 import numpy as np
 
+from engine.capture.image_header import read_image_size
 from engine.errors import SourceError
 from engine.packets import VideoFrame
 from engine.stages import SourceCaps
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 _V4L2_SYSFS = Path("/sys/class/video4linux")
 # How long a camera may take to deliver its first frame before we call it busy.
 _FIRST_FRAME_TIMEOUT_S = 5.0
+MAX_IMAGE_PIXELS = 64_000_000  # an --image larger than 8000x8000 is refused before decoding
 # Indices probed where the OS cannot list cameras by name.
 _PROBE_INDICES = range(5)
 
@@ -384,6 +386,11 @@ class ImageSource(_PacedSource):
         if not self.path.is_file():
             raise SourceError(f"Cannot read image '{self.path}': no such file.", hint=hint)
         try:
+            claimed = read_image_size(self.path)
+            if claimed is not None and claimed[0] * claimed[1] > MAX_IMAGE_PIXELS:
+                raise SourceError(f"Image '{self.path}' claims {claimed[0]}x{claimed[1]} pixels, more than this "
+                                  f"program decodes ({MAX_IMAGE_PIXELS // 1_000_000} megapixels).",
+                                  hint="Use a smaller image.")
             image = _load_image_rgb(self.path)
         except OSError as exc:
             raise SourceError(f"Cannot read image '{self.path}' ({exc}).", hint=hint) from exc

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import time
 import uuid
 from pathlib import Path
@@ -26,7 +27,20 @@ SCHEMA_DIR = Path(__file__).with_name("schemas")
 
 
 def _quaternion(yaw: float, pitch: float, roll: float) -> list[float]:
-    return [round(v, 6) for v in euler_to_quaternion(yaw, pitch, roll)]
+    angles = (_finite(float(v)) for v in (yaw, pitch, roll))  # the sine of infinity raises
+    return [round(v, 6) for v in euler_to_quaternion(*angles)]
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by 0: JSON has neither, and a receiver must
+    never get invalid JSON because a stage upstream produced one."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else 0.0
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 class MessageFactory:
@@ -40,7 +54,7 @@ class MessageFactory:
     def _envelope(self, kind: str, t_monotonic: float, payload: dict[str, Any]) -> dict[str, Any]:
         return {"type": kind, "version": VERSION, "session_id": self.session_id,
                 "timestamp_ms": int(round((t_monotonic + self._epoch_offset) * 1000)),
-                "sequence": next(self._sequences[kind]), "payload": payload}
+                "sequence": next(self._sequences[kind]), "payload": _finite(payload)}
 
     def emotion_update(self, state: EmotionState, frame: AvatarFrame | None = None) -> dict[str, Any]:
         """The fused emotion plus the face signals it came from (``frame``: the animation state)."""

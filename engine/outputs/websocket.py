@@ -10,6 +10,7 @@ pipeline. What clients send is read and ignored; garbage closes only that connec
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import secrets
@@ -22,6 +23,16 @@ from urllib.parse import parse_qs, urlparse
 from engine.errors import AvatarcamError
 
 log = logging.getLogger(__name__)
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this computer can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name, or empty (every address)
 
 
 class WebSocketOutput:
@@ -49,7 +60,17 @@ class WebSocketOutput:
 
     @property
     def url(self) -> str:
-        return f"ws://{self.host}:{self.port}/?token={self.token}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address is bracketed
+        return f"ws://{host}:{self.port}/?token={self.token}"
+
+    @property
+    def warning(self) -> str | None:
+        """A line for the user when the stream is reachable from other computers."""
+        if is_loopback(self.host):
+            return None
+        return (f"Warning: the WebSocket stream listens on {self.host or 'all addresses'}, so other computers on "
+                f"the network can connect and, with the token, read your face and emotion data. "
+                f"Use --ws {self.port} to keep it on this computer.")
 
     @property
     def client_count(self) -> int:
@@ -92,10 +113,11 @@ class WebSocketOutput:
     def _check_token(self, connection, request):
         query = parse_qs(urlparse(request.path).query)
         offered = query.get("token", [""])[0]
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            offered = header[len("Bearer "):]
-        if not secrets.compare_digest(offered, self.token):
+        scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
+        if scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110)
+            offered = credentials.strip()
+        # Compared as bytes: compare_digest refuses non-ASCII text, and a token may hold any bytes.
+        if not secrets.compare_digest(offered.encode("utf-8", "surrogatepass"), self.token.encode()):
             self.refused += 1
             return connection.respond(HTTPStatus.UNAUTHORIZED, "avatarcam: missing or wrong token\n")
         return None
