@@ -18,6 +18,7 @@ import binascii
 import dataclasses
 import json
 import logging
+import math
 import struct
 import warnings
 from pathlib import Path
@@ -28,7 +29,7 @@ import cv2
 import numpy as np
 import pygltflib
 
-from engine.avatar.loading import compression, vrm0, vrm1
+from engine.avatar.loading import compression, limits, vrm0, vrm1
 from engine.avatar.loading.flame import FLAME_SUFFIXES, load_flame_avatar
 from engine.avatar.model import REPEAT, Avatar, Material, Mesh, Node, Primitive, Skin, Texture, decompose_matrix
 from engine.avatar.spring_bone import SpringBones
@@ -65,6 +66,8 @@ def load_avatar(path: str | Path) -> Avatar:
                               "Choose a .glb, .gltf or .vrm avatar.")
     try:
         gltf = _parse_document(document)
+    except limits.AvatarLimitError:
+        raise
     except Exception as error:
         raise AvatarLoadError(f"{path.name} has an unreadable glTF JSON part ({type(error).__name__}).",
                               _HINT_REEXPORT) from error
@@ -82,6 +85,7 @@ def _parse_document(document: bytes) -> pygltflib.GLTF2:
     doc = json.loads(document)
     if not isinstance(doc, dict):
         raise ValueError("the top level is not a JSON object")
+    limits.check_document(doc)
     accessors, views = doc.pop("accessors", []), doc.pop("bufferViews", [])
     with warnings.catch_warnings():  # dataclasses_json warns about valid optional fields (Image.uri)
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -111,10 +115,7 @@ def _read_file(path: Path) -> bytes:
             f"{path.name} is {size / 2**20:.0f} MB, over the {MAX_FILE_BYTES / 2**20:.0f} MB avatar limit.",
             "Reduce texture sizes or polygon count in your 3D tool and export again.",
         )
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise AvatarLoadError(f"Cannot read {path}: {error.strerror}.", "Check the file's permissions.") from error
+    return limits.read_regular_file(path, "Avatar file", MAX_FILE_BYTES)
 
 
 def _split_glb(path: Path, data: bytes) -> tuple[bytes, bytes | None]:
@@ -158,6 +159,8 @@ class _GltfReader:
         self._draco: dict[int, np.ndarray] = {}  # accessor index -> values decoded from Draco
         self._images: dict[int, np.ndarray | None] = {}
         self._materials: dict[int | None, Material] = {}
+        self._pixels_left = [limits.MAX_TOTAL_IMAGE_PIXELS]  # decoded texture pixels still allowed
+        self._geometry = limits.GeometryBudget()
         self._vrm0_materials = self._vrm0_material_properties()
 
     def _vrm0_material_properties(self) -> dict[int, dict]:
@@ -256,19 +259,28 @@ class _GltfReader:
     def _nodes(self, mesh_count: int, skin_count: int) -> tuple[Node, ...]:
         g = self.gltf
         parents: dict[int, int] = {}
+        if len(g.nodes) > limits.MAX_NODES:
+            limits.check_node_tree({}, len(g.nodes))
         for index, node in enumerate(g.nodes):
             for child in node.children or []:
                 if not 0 <= child < len(g.nodes) or child in parents or child == index:
                     raise self.fail(f"node {index} has an invalid child {child}")
                 parents[child] = index
+        limits.check_node_tree(parents, len(g.nodes))
         nodes = []
         for index, node in enumerate(g.nodes):
+            where = f"node {index}"
             if node.matrix is not None and list(node.matrix) != [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]:
-                translation, rotation, scale = decompose_matrix(np.array(node.matrix, dtype=np.float64).reshape(4, 4).T)
+                matrix = limits.numbers(node.matrix, 16, f"{where}'s matrix")
+                translation, rotation, scale = decompose_matrix(np.array(matrix, dtype=np.float64).reshape(4, 4).T)
             else:
-                translation = tuple(node.translation or (0.0, 0.0, 0.0))
-                rotation = tuple(node.rotation or (0.0, 0.0, 0.0, 1.0))
-                scale = tuple(node.scale or (1.0, 1.0, 1.0))
+                translation = limits.numbers(node.translation or (0.0, 0.0, 0.0), 3, f"{where}'s translation")
+                rotation = limits.numbers(node.rotation or (0.0, 0.0, 0.0, 1.0), 4, f"{where}'s rotation")
+                scale = limits.numbers(node.scale or (1.0, 1.0, 1.0), 3, f"{where}'s scale")
+            norm = math.sqrt(sum(v * v for v in rotation))
+            if not (math.isfinite(norm) and norm > 1e-12) or not all(map(math.isfinite, (*translation, *scale))):
+                raise self.fail(f"{where} has a degenerate transform")
+            rotation = tuple(v / norm for v in rotation)
             if node.mesh is not None and not 0 <= node.mesh < mesh_count:
                 raise self.fail(f"node {index} refers to missing mesh {node.mesh}")
             if node.skin is not None and not 0 <= node.skin < skin_count:
@@ -299,6 +311,8 @@ class _GltfReader:
             raw = self._accessor(skin.inverseBindMatrices)
             if raw.shape != (len(joints), 16):
                 raise self.fail(f"skin {index} has {raw.shape[0]} inverse bind matrices for {len(joints)} joints")
+            if not np.isfinite(raw).all():
+                raise self.fail(f"skin {index} has non-finite inverse bind matrices")
             ibm = raw.astype(np.float64).reshape(-1, 4, 4).transpose(0, 2, 1)  # glTF is column-major
         return Skin(name=skin.name or f"skin{index}", joints=joints, inverse_bind_matrices=np.ascontiguousarray(ibm))
 
@@ -318,7 +332,7 @@ class _GltfReader:
         if any(p.target_count != target_count for p in primitives):
             raise self.fail(f"mesh {mesh.name or index} has primitives with different morph target counts")
         names = self._target_names(mesh, target_count)
-        weights = tuple(float(w) for w in (mesh.weights or [])[:target_count])
+        weights = tuple(limits.finite_or(w, 0.0) for w in (mesh.weights or [])[:target_count])
         weights += (0.0,) * (target_count - len(weights))
         return Mesh(name=mesh.name or f"mesh{index}", primitives=tuple(primitives),
                     target_names=names, default_weights=weights)
@@ -341,6 +355,8 @@ class _GltfReader:
             raise self.fail("a mesh primitive has no POSITION attribute")
         positions = self._accessor(_get(attrs, "POSITION"), width=3).astype(np.float32)
         n = positions.shape[0]
+        if not np.isfinite(positions).all():
+            raise self.fail("a mesh has non-finite vertex positions")
 
         def optional(name: str, width: int) -> np.ndarray | None:
             index = _get(attrs, name)
@@ -358,6 +374,8 @@ class _GltfReader:
         else:
             indices = np.arange(n, dtype=np.uint32)
         indices = indices[: indices.size - indices.size % 3]
+        targets = prim.targets or []
+        self._geometry.add(n, indices.size, len(targets))  # before the morph arrays are allocated
 
         uv0 = optional("TEXCOORD_0", 2)
         colors = optional("COLOR_0", 3)
@@ -370,8 +388,7 @@ class _GltfReader:
             weights = np.where(total > 0, weights / np.where(total > 0, total, 1), [1.0, 0, 0, 0])
         normals = optional("NORMAL", 3)
         normals = _normalize(normals) if normals is not None else smooth_normals(positions, indices)
-
-        targets = prim.targets or []
+        normals = np.nan_to_num(normals, nan=0.0, posinf=0.0, neginf=0.0)
         morph_p = np.zeros((len(targets), n, 3), dtype=np.float32)
         morph_n = np.zeros_like(morph_p)
         for t, target in enumerate(targets):
@@ -381,6 +398,8 @@ class _GltfReader:
                     delta = self._accessor(index, width=3)
                     if delta.shape[0] != n:
                         raise self.fail(f"morph target {t} {key} has {delta.shape[0]} values for {n} vertices")
+                    if not np.isfinite(delta).all():
+                        raise self.fail(f"morph target {t} {key} has non-finite values")
                     out[t] = delta
         return Primitive(
             positions=np.ascontiguousarray(positions),
@@ -417,17 +436,18 @@ class _GltfReader:
             transform = (pbr.baseColorTexture.extensions or {}).get("KHR_texture_transform")
             if isinstance(transform, dict):
                 offset, scale = transform.get("offset") or (0.0, 0.0), transform.get("scale") or (1.0, 1.0)
-                uv_offset = (float(offset[0]), float(offset[1]))
-                uv_scale = (float(scale[0]), float(scale[1]))
+                uv_offset = limits.numbers(offset, 2, f"material {index}'s texture offset")
+                uv_scale = limits.numbers(scale, 2, f"material {index}'s texture scale")
         extensions = m.extensions or {}
         fields: dict[str, Any] = {
             "index": index, "uv_offset": uv_offset, "uv_scale": uv_scale, "name": m.name or f"material{index}",
-            "base_color_factor": tuple(float(v) for v in (pbr.baseColorFactor or (1.0, 1.0, 1.0, 1.0))),
+            "base_color_factor": limits.numbers(pbr.baseColorFactor or (1.0, 1.0, 1.0, 1.0), 4, f"material {index}'s colour"),
             "base_color_texture": texture,
-            "metallic": float(1.0 if pbr.metallicFactor is None else pbr.metallicFactor),
-            "roughness": float(1.0 if pbr.roughnessFactor is None else pbr.roughnessFactor),
+            "metallic": limits.number(1.0 if pbr.metallicFactor is None else pbr.metallicFactor, f"material {index}'s metallic"),
+            "roughness": limits.number(1.0 if pbr.roughnessFactor is None else pbr.roughnessFactor,
+                                       f"material {index}'s roughness"),
             "alpha_mode": (m.alphaMode or "OPAQUE").upper(),
-            "alpha_cutoff": float(0.5 if m.alphaCutoff is None else m.alphaCutoff),
+            "alpha_cutoff": limits.number(0.5 if m.alphaCutoff is None else m.alphaCutoff, f"material {index}'s alpha cutoff"),
             "double_sided": bool(m.doubleSided),
             **self._emission(m, extensions),
         }
@@ -441,10 +461,11 @@ class _GltfReader:
 
     def _emission(self, m: pygltflib.Material, extensions: dict) -> dict[str, Any]:
         """glTF emission: ``emissiveFactor x emissiveTexture`` (x ``KHR_materials_emissive_strength``)."""
-        factor = [float(v) for v in (m.emissiveFactor or (0.0, 0.0, 0.0))]
+        factor = list(limits.numbers(m.emissiveFactor or (0.0, 0.0, 0.0), 3, f"material {m.name!r}'s emission"))
         strength = extensions.get("KHR_materials_emissive_strength")
         if isinstance(strength, dict):
-            factor = [v * float(strength.get("emissiveStrength", 1.0)) for v in factor]
+            gain = limits.number(strength.get("emissiveStrength", 1.0), f"material {m.name!r}'s emissive strength")
+            factor = [v * gain for v in factor]
         texture = None
         if m.emissiveTexture is not None and any(factor):
             texture = self._texture(m.emissiveTexture.index, m.emissiveTexture.texCoord or 0)
@@ -487,9 +508,12 @@ class _GltfReader:
                 encoded = self._uri_bytes(image.uri, f"image {index}")
             else:
                 raise ValueError("image has neither bufferView nor uri")
+            limits.check_image(bytes(encoded[:1 << 16]), f"texture image {index}", self._pixels_left)
             decoded = cv2.imdecode(np.frombuffer(encoded, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
             if decoded is None:
                 raise ValueError("OpenCV could not decode it")
+        except limits.AvatarLimitError:
+            raise  # a hostile reference or a size over the limits refuses the avatar
         except (AvatarLoadError, IndexError, ValueError, cv2.error) as error:
             log.warning("%s: texture image %d is unusable (%s); using white.", self.path.name, index, error)
             return None
@@ -504,12 +528,11 @@ class _GltfReader:
                 return base64.b64decode(payload) if header.endswith(";base64") else unquote(payload).encode()
             except (ValueError, binascii.Error) as error:
                 raise self.fail(f"{what} has a malformed data URI") from error
-        file = self.path.parent / unquote(uri)
-        try:
-            return file.read_bytes()
-        except OSError as error:
+        file = limits.resolve_uri(self.path.parent, unquote(uri), f"{self.path.name}: {what}")
+        if not file.exists():
             raise self.fail(f"{what} file {unquote(uri)!r} is missing or unreadable",
-                            "Keep the .bin and texture files next to the .gltf file.") from error
+                            "Keep the .bin and texture files next to the .gltf file.")
+        return limits.read_regular_file(file, f"{self.path.name}: {what} file", MAX_FILE_BYTES)
 
     def _buffer(self, index: int) -> bytes:
         if index in self._buffers:
@@ -597,7 +620,7 @@ class _GltfReader:
         components = _TYPE_WIDTH[acc.type]
         if width is not None and components != width:
             raise self.fail(f"accessor {index} is {acc.type}, expected {width} components")
-        count = acc.count or 0
+        count = limits.check_accessor_count(acc.count or 0, components, index)
         if acc.bufferView is not None:
             stride = g.bufferViews[acc.bufferView].byteStride if 0 <= acc.bufferView < len(g.bufferViews) else None
             values = self._raw(acc.bufferView, acc.byteOffset or 0, acc.componentType, components, count, stride)
@@ -605,6 +628,7 @@ class _GltfReader:
             values = np.zeros((count, components), dtype=_COMPONENT_DTYPES[acc.componentType])
         if acc.sparse is not None and acc.sparse.count:
             sparse = acc.sparse
+            limits.check_accessor_count(sparse.count, components, index)
             where = self._raw(sparse.indices.bufferView, sparse.indices.byteOffset or 0,
                               sparse.indices.componentType, 1, sparse.count).reshape(-1)
             if int(where.max()) >= count:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.avatar.expressions import Expression, ExpressionManager, MorphBind
+from engine.avatar.loading import limits
 from engine.avatar.model import Avatar, OutlineMode, Texture
 from engine.avatar.spring_bone import SpringBones, SpringCollider, SpringJoint
 from engine.avatar.vrm import LookAt, Meta, RangeMap, VrmInfo
@@ -39,11 +40,7 @@ def no_texture(_ref: Any) -> Texture | None:
     return None
 
 
-def _float(value: Any, default: float) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
+_float = limits.finite_or  # NaN and infinity fall back to the default like a missing value
 
 
 def _srgb_to_linear(c: float) -> float:

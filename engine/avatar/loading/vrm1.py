@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.avatar.expressions import OVERRIDE_TYPES, PRESETS, Expression, ExpressionManager, MorphBind, TextureTransformBind
+from engine.avatar.loading import limits
 from engine.avatar.loading.vrm0 import TextureLookup, no_texture
 from engine.avatar.model import Avatar, OutlineMode
 from engine.avatar.spring_bone import SpringBones, SpringCollider, SpringJoint
@@ -24,11 +25,7 @@ MTOON_EXTENSION = "VRMC_materials_mtoon"
 SPRING_EXTENSION = "VRMC_springBone"
 
 
-def _float(value: Any, default: float) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
+_float = limits.finite_or  # NaN and infinity fall back to the default like a missing value
 
 
 def _range(raw: Any, default: RangeMap) -> RangeMap:
