@@ -98,3 +98,31 @@ def test_corrupt_model_is_a_clear_error(tmp_path):
     bad.write_bytes(b"not a model" * 100)
     with pytest.raises(ModelError, match="could not be loaded"):
         FaceTracker(FaceTrackerOptions(model_path=bad))
+
+
+@pytest.mark.parametrize("width", [360, 642, 1080])
+def test_videos_whose_width_is_not_a_multiple_of_16_still_find_the_face(tracker, portrait, tmp_path, width):
+    """PyAV hands over row-padded frames for such widths; the tracker must read them as pictures.
+    The shared portrait, padded to a portrait-format frame of each width."""
+    from engine.capture.video import VideoFileSource
+
+    height = width * 4 // 3 // 2 * 2  # portrait, as phones film
+    scale = min(width / portrait.shape[1], height / portrait.shape[0])
+    face = cv2.resize(portrait, (int(portrait.shape[1] * scale) // 2 * 2, int(portrait.shape[0] * scale) // 2 * 2))
+    canvas = np.full((height, width, 3), 90, np.uint8)
+    top, left = (height - face.shape[0]) // 2, (width - face.shape[1]) // 2
+    canvas[top:top + face.shape[0], left:left + face.shape[1]] = face
+    path = tmp_path / f"w{width}.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for _ in range(10):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(canvas, format="rgb24")))
+        container.mux(stream.encode())
+    source = VideoFileSource(path, paced=False)
+    source.open()
+    try:
+        found = [tracker.process(frame).present for frame in iter(source.read, None)]
+    finally:
+        source.close()
+    assert len(found) == 10 and sum(found) >= 9, f"a face in {sum(found)} of {len(found)} frames at width {width}"
