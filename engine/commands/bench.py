@@ -81,7 +81,7 @@ def run_benchmark(spec: SessionSpec, seconds: float, *, raw_frames: int = 200, s
     from engine.session import SessionHooks, SourceKind
 
     states: list[AvatarFrame] = []  # for the jitter of a still source only: a long run would grow it without end
-    keep = spec.source is SourceKind.IMAGE
+    keep = still or spec.source is SourceKind.IMAGE
     hooks = SessionHooks(on_frame=lambda frame: states.append(frame.state) if keep and frame.fresh else None)
     session = build_cli_session(spec, hooks)
     session.start()

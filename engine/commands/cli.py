@@ -243,12 +243,12 @@ def run_session(session: Session, seconds: float | None, *, report: Callable[[St
         # devices are released and the recordings finalised.
         for number in STOP_SIGNALS:
             previous[number] = signal.signal(number, lambda *_: interrupted.set())
-    session.start()
-    if session.avatar_binding is not None:
-        print(f"avatar {session.spec.avatar.name}: {session.avatar_binding.describe()}", file=sys.stderr)
-    if on_start is not None:
-        on_start()
     try:
+        session.start()
+        if session.avatar_binding is not None:
+            print(f"avatar {session.spec.avatar.name}: {session.avatar_binding.describe()}", file=sys.stderr)
+        if on_start is not None:
+            on_start()
         deadline = None if seconds is None else time.monotonic() + seconds
         last_report = time.monotonic()
         while not session.wait(0.2) and not interrupted.is_set():
