@@ -86,7 +86,7 @@ def check_image(encoded: bytes, what: str, budget: list[int]) -> None:
     ``budget`` (a one-item list: pixels still allowed for this avatar), before it is decoded."""
     size = image_size(encoded)
     if size is None:
-        raise ValueError("not a PNG or JPEG image")
+        raise ValueError("not a PNG, JPEG or WebP image")
     width, height = size
     pixels = width * height
     if pixels > MAX_IMAGE_PIXELS or pixels > budget[0]:
