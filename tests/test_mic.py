@@ -170,9 +170,11 @@ class FakeInputStream:
     """sounddevice.InputStream stand-in: delivers 10 ms blocks of a tone from its own thread."""
 
     opened: list[int] = []  # device indices, in order
+    last: FakeInputStream | None = None
 
     def __init__(self, *, device, channels, samplerate, callback, **_) -> None:
         FakeInputStream.opened.append(device)
+        FakeInputStream.last = self
         self.samplerate, self.channels, self._callback = samplerate, channels, callback
         self.active = False
         self._done = threading.Event()
@@ -278,7 +280,8 @@ def test_a_replugged_microphone_is_followed_by_name_not_index(fake_devices):
         assert mic.status.startswith("ok: USB Headset") and FakeInputStream.opened == [2]
         # Unplugged: another device takes index 2 while the headset is away...
         fake_devices[:] = [MicrophoneInfo(1, "Built-in", 2, 48000.0), MicrophoneInfo(2, "HDMI Audio", 2, 48000.0)]
-        mic._lost = True  # what PortAudio's finished callback reports
+        FakeInputStream.last.abort()  # the device stops delivering...
+        mic._lost = True  # ...and PortAudio's finished callback reports it
         _wait_for(lambda: "No microphone 'USB Headset'" in mic.status, 4.0)
         assert FakeInputStream.opened == [2], "the device now at index 2 is not the one asked for"
         # ...and it returns at index 5.
