@@ -55,19 +55,27 @@ def fer_face_crop(image: np.ndarray, landmarks: np.ndarray, geometry: CropGeomet
     normalised to 0..1 of the image width and height (as the Face Landmarker returns them).
     """
     geometry = geometry or _default_geometry()
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-    h, w = grey.shape
+    size = geometry.size
+    h, w = image.shape[:2]
     points = np.asarray(landmarks, dtype=np.float64)[list(geometry.indices), :2] * (w, h)
+    matrix = similarity_transform(points, geometry.targets)
+    # Only the face's region is converted and shrunk: a webcam frame is mostly not face.
+    square = np.array([[[0, 0], [size, 0], [0, size], [size, size]]], dtype=np.float64)
+    corners = cv2.transform(square, cv2.invertAffineTransform(matrix))[0]
+    x0, y0 = np.clip(np.floor(corners.min(axis=0)).astype(int) - 2, 0, (w - 1, h - 1))
+    x1, y1 = np.clip(np.ceil(corners.max(axis=0)).astype(int) + 2, (x0 + 1, y0 + 1), (w, h))
+    region = image[y0:y1, x0:x1]
+    grey = cv2.cvtColor(region, cv2.COLOR_RGB2GRAY) if region.ndim == 3 else region
+    points -= (x0, y0)
     # A webcam face is often 200+ px and the crop 48: shrink with an area filter first so the
     # warp does not alias (warpAffine has no area filter), as a resize to FER size would.
-    scale = float(np.sqrt(abs(np.linalg.det(similarity_transform(points, geometry.targets)[:, :2]))))
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     if scale < 0.75:
-        small = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-        points *= (small.shape[1] / w, small.shape[0] / h)
-        grey = small
+        rh, rw = grey.shape
+        grey = cv2.resize(grey, (max(1, round(rw * scale)), max(1, round(rh * scale))), interpolation=cv2.INTER_AREA)
+        points *= (grey.shape[1] / rw, grey.shape[0] / rh)
     # Landmarks and targets count from the image's edge; OpenCV counts from the first pixel's centre.
     matrix = similarity_transform(points - 0.5, geometry.targets - 0.5)
-    size = geometry.size
     return cv2.warpAffine(grey, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
