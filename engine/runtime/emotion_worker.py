@@ -28,6 +28,7 @@ from engine.runtime.slots import NewestSlot
 from engine.vocabulary.emotions import EMOTIONS, Emotion, EmotionEstimate
 
 log = logging.getLogger(__name__)
+READ_INTERVAL_S = 0.06  # at most ~16 facial-emotion readings a second: every other frame at 30 fps
 
 
 class EmotionStage:
@@ -45,6 +46,7 @@ class EmotionStage:
         self.expressiveness = expressiveness
         self.latest: EmotionState | None = None
         self.error = ""  # why part of the stage is off, for the status line
+        self._last_submitted = -float("inf")
         self._calibration: Calibration | None = None
         self._calibration_version = 0  # each worker thread's classifier catches up with it
         self._hint: np.ndarray | None = None  # probabilities of the hinted emotion
@@ -55,9 +57,12 @@ class EmotionStage:
             self._hint = None if emotion is None else np.eye(len(EMOTIONS))[EMOTIONS.index(emotion)]
 
     def submit(self, face: FaceFrame, image: np.ndarray) -> None:
-        """Hand a tracked face and its image to the worker; returns at once."""
-        if not self.enabled or not face.present:
+        """Hand a tracked face and its image to the worker; returns at once. Faces closer than
+        ``READ_INTERVAL_S`` to the last one read are skipped: the fusion smooths over 0.15 s anyway,
+        and each reading costs CPU the renderer and the tracker need."""
+        if not self.enabled or not face.present or face.t_capture - self._last_submitted < READ_INTERVAL_S:
             return
+        self._last_submitted = face.t_capture
         with self._lock:
             if self._worker is None:
                 self._worker = threading.Thread(target=self._work, name="avatarcam-emotion", daemon=True)
