@@ -8,9 +8,9 @@ Subcommands (from the repository root, with the ``train`` extra installed)::
 
 ``geometry`` runs the MediaPipe Face Landmarker (IMAGE mode) on training images of the split,
 upscaled to 192 px (with a border), and stores the median 48x48-frame position of the landmarks that
-``fer_alignment.fer_face_crop`` fits. ``evaluate`` classifies every validation face three ways:
+``engine.perception.face_emotion.alignment.fer_face_crop`` fits. ``evaluate`` classifies every validation face three ways:
 (a) the 48x48 image as it is; (b) landmarks -> ``fer_face_crop`` (falls back to (a) when no face is
-found); (c) the engine's current crop (``aligned_face_crop``), and compares with the mini-Xception.
+found), and compares with the mini-Xception the engine used before.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from models.fer_alignment import CROP_GEOMETRY, CropGeometry, fer_face_crop
+from engine.perception.face_emotion.alignment import CROP_GEOMETRY, CropGeometry, fer_face_crop
 from models.train_fer import DEFAULT_ONNX, EMOTIONS, REPO, SEED, dataset_split
 
 SHARED = REPO.parent / "shared"
@@ -134,9 +134,6 @@ def geometry(args: argparse.Namespace) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    # The engine's current crop, only read: path (c) measures what the engine does today.
-    from engine.emotion.face_emotion import aligned_face_crop
-
     images, labels, _, _, val = dataset_split(DATA)
     faces, truth = images[val], labels[val]
     new, old = Classifier(args.model), Classifier(OLD_MODEL, old=True)
@@ -147,18 +144,14 @@ def evaluate(args: argparse.Namespace) -> None:
     landmarker = create_landmarker()
     marks = cached_landmarks(landmarker, faces, Path(args.results).with_name("val_landmarks.npy"))
     found = ~np.isnan(marks[:, 0, 0])
-    aligned, engine_crop = faces.copy(), faces.copy()
+    aligned = faces.copy()
     for i in np.flatnonzero(found):
-        rgb = upscaled_rgb(faces[i])
-        aligned[i] = fer_face_crop(rgb, marks[i])
-        engine_crop[i] = aligned_face_crop(rgb, marks[i], size=48)
+        aligned[i] = fer_face_crop(upscaled_rgb(faces[i]), marks[i])
     results["landmark_detection_rate"] = round(float(found.mean()), 4)
     print(f"landmarks found on {found.mean():.4f} of validation faces", flush=True)
     results["b_new"] = report("(b) new model, fer_face_crop (fallback (a))", truth, new.probabilities(aligned).argmax(1))
     results["b_new_detected_only"] = report("(b) on detected faces only", truth[found], new.probabilities(aligned[found]).argmax(1))
     results["a_new_detected_only"] = report("(a) on the same detected faces", truth[found], new.probabilities(faces[found]).argmax(1))
-    results["c_new"] = report("(c) new model, engine crop (fallback (a))", truth, new.probabilities(engine_crop).argmax(1))
-    results["c_old"] = report("(c) mini-Xception, engine crop (fallback (a))", truth, old.probabilities(engine_crop).argmax(1))
     results["speed_ms"] = speed(new, faces, landmarker)
     Path(args.results).write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results["speed_ms"]), f"-> {args.results}")

@@ -3,7 +3,7 @@
 Exact commands that made ``models/fer_cnn.onnx`` (from the repository root). The 2-core CPU was
 shared with other jobs (for the first 40 minutes this run got about a quarter of one core), so the
 planned 3-epoch OneCycle run was cut after its first epoch and continued in phases, each resuming
-the previous phase's weights with a fresh, seeded OneCycle schedule (14.75 epochs in all)::
+the previous phase's weights with a fresh, seeded OneCycle schedule (38.75 epochs in all)::
 
     export PYTHONPATH=.
     python=(nice -n 10 python models/train_fer.py --data ../shared/datasets/fer2013/train)
@@ -16,6 +16,11 @@ the previous phase's weights with a fresh, seeded OneCycle schedule (14.75 epoch
         --seed 20134 --checkpoint /tmp/fer_cache/phase4.pt
     "${python[@]}" --resume /tmp/fer_cache/phase4.pt --epochs 8 --lr 2e-3 --warmup 0.1 \
         --seed 20135 --checkpoint /tmp/fer_cache/phase5.pt
+    # the machine then went quiet (about 50 s an epoch on both cores, no nice):
+    "${python[@]}" --resume /tmp/fer_cache/phase5.pt --epochs 16 --lr 2e-3 --warmup 0.1 \
+        --seed 20136 --checkpoint /tmp/fer_cache/phase6.pt
+    "${python[@]}" --resume /tmp/fer_cache/phase6.pt --epochs 8 --lr 1e-3 --warmup 0.1 \
+        --seed 20137 --checkpoint /tmp/fer_cache/phase7.pt
 
 Each phase ends by exporting ``models/fer_cnn.onnx``; the last one is the shipped model. On an idle
 machine one longer run (``--epochs 20``) should do better.

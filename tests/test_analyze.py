@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -11,6 +12,7 @@ from conftest import shared_file
 from engine.commands.analyze import analyze_images, analyze_video
 from engine.errors import SourceError
 from engine.outputs.messages import load_schema
+from engine.paths import SHARED_DIR
 
 
 def test_video_stream_follows_the_clip(face_model):
@@ -84,3 +86,27 @@ def test_a_folder_without_audio_is_a_clear_error(tmp_path):
 
     with pytest.raises(SourceError, match="No audio files"):
         list(analyze_audio([tmp_path]))
+
+
+def test_48x48_face_crops_in_class_folders_are_read_one_by_one(face_model, tmp_path):
+    """FER-style crops (48x48 grey) in class sub-folders: folders are searched recursively, every
+    image gets its own message naming it, and a face's reading does not depend on the one before."""
+    fer = SHARED_DIR / "datasets" / "fer2013" / "train"
+    if not fer.is_dir():
+        pytest.skip(f"shared training faces not found: {fer} (tests read ../shared beside the checkout)")
+    for label in ("happy", "surprise"):
+        (tmp_path / label).mkdir()
+        for source in sorted((fer / label).glob("*.jpg"))[:6]:
+            shutil.copy(source, tmp_path / label / source.name)
+    validator = jsonschema.Draft202012Validator(load_schema("emotion_update"))
+    messages = list(analyze_images([tmp_path], face_model))
+    assert len(messages) == 12
+    for message in messages:
+        validator.validate(message)
+        assert set(message["payload"]["estimates"]) >= {"face_classifier"}
+    by_file = {m["payload"]["source"]: m["payload"] for m in messages}
+    right = sum(p["emotion"] == ("happy" if "/happy/" in f else "surprised") for f, p in by_file.items())
+    assert right >= 8, f"{right}/12 read as their folder says"  # chance is 1/7
+    last = sorted(by_file)[-1]
+    alone = list(analyze_images([Path(last)], face_model))[0]["payload"]
+    assert alone["scores"] == by_file[last]["scores"], "no state carried over from the previous images"

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
+import cv2
 import numpy as np
 
 from engine.capture.decode import read_audio
@@ -23,7 +24,8 @@ from engine.capture.video import ImageSource, VideoFileSource
 from engine.errors import AvatarcamError, SourceError
 from engine.fusion.fuser import EmotionFuser, fuse_once
 from engine.outputs.messages import MessageFactory
-from engine.packets import AvatarFrame
+from engine.packets import AvatarFrame, VideoFrame
+from engine.perception.face_emotion.alignment import whole_image_crop
 from engine.perception.face_emotion.estimator import FacialEmotion
 from engine.perception.face_tracker import FaceTracker, FaceTrackerOptions
 from engine.perception.voice.prosody import HOP, YIN_WINDOW
@@ -31,6 +33,8 @@ from engine.perception.voice.vad import WINDOW as VAD_WINDOW
 from engine.perception.voice.vad import EnergyVad, SileroVad
 from engine.vocabulary.emotions import EMOTIONS, EmotionEstimate
 
+DETECTION_MIN_SIDE = 192  # px: below this a face is upscaled before detection (FER crops are 48)
+FACE_CROP_MAX_SIDE = 64  # px: an image this small is taken to be a face crop already
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".flac", ".ogg", ".m4a", ".aac", ".opus", ".mp4", ".mkv", ".mov", ".webm"})
 
@@ -77,24 +81,51 @@ def analyze_video(path: Path, model: Path) -> Iterator[dict]:
         source.close()
 
 
+def detection_ready(image: np.ndarray) -> np.ndarray:
+    """``image`` as the face detector needs it. A small image (a 48x48 face crop, a thumbnail) is
+    upscaled so its face is not too small to detect, with a border of repeated edge pixels so a
+    face filling the picture still has the margin the detector expects."""
+    h, w = image.shape[:2]
+    if min(h, w) >= DETECTION_MIN_SIDE:
+        return image
+    scale = DETECTION_MIN_SIDE / min(h, w)
+    big = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
+    pad = DETECTION_MIN_SIDE // 4
+    return np.ascontiguousarray(cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE))
+
+
 def analyze_images(paths: list[Path], model: Path) -> Iterator[dict]:
+    """One ``emotion_update`` per image, each judged alone: its face found (upscaled when small),
+    cropped the way the classifier was trained, read by the classifier and the FACS estimator and
+    combined by their reliability; with no face found, the whole image is classified as a face crop
+    with reduced confidence (never dropped)."""
     emotion, factory = FacialEmotion(), MessageFactory()
-    for path in media_paths(paths, IMAGE_SUFFIXES, "images"):
-        source = ImageSource(path, paced=False, seconds=None)
-        source.open()
-        try:
-            frame = source.read()
-        finally:
-            source.close()
-        with FaceTracker(FaceTrackerOptions(model_path=model)) as tracker:  # images are unrelated
-            face = tracker.process(frame)
-        fuser = EmotionFuser()
-        estimate = emotion.estimate(frame.image, face)
-        if estimate is not None:
-            fuser.add_face(estimate, face.landmarks)
-        message = factory.emotion_update(fuser.update(frame.t_capture), _face_frame_state(face))
-        message["payload"]["source"] = str(path)
-        yield message
+    with FaceTracker(FaceTrackerOptions(model_path=model, stills=True)) as tracker:
+        for index, path in enumerate(media_paths(paths, IMAGE_SUFFIXES, "images")):
+            source = ImageSource(path, paced=False, seconds=None)
+            source.open()
+            try:
+                frame = source.read()
+            finally:
+                source.close()
+            image = detection_ready(frame.image)
+            face = tracker.process(VideoFrame(image, float(index), index))
+            # An image at the classifier's own scale already is a face crop: it reads best as it is
+            # (models/README.md, deployment paths); the landmarks still give FACS its blendshapes.
+            as_is = whole_image_crop(frame.image) if max(frame.image.shape[:2]) <= FACE_CROP_MAX_SIDE else None
+            reading = emotion.read(image, face, as_is)
+            estimates: dict[str, EmotionEstimate] = {}
+            if reading is None:
+                combined = estimates["face_classifier"] = emotion.classifier.classify_whole(frame.image, float(index))
+            else:
+                combined = reading.combined
+                estimates["face_classifier"] = reading.classifier
+                if reading.facs is not None:
+                    estimates["facs"] = reading.facs
+            message = factory.emotion_update(fuse_once(float(index), face=combined), _face_frame_state(face))
+            message["payload"].update(source=str(path), face_found=reading is not None,
+                                      estimates={k: e.scores() for k, e in estimates.items()})
+            yield message
 
 
 def write_messages(messages: Iterator[dict], out: TextIO) -> int:
@@ -138,5 +169,5 @@ def analyze_audio(paths: list[Path], vad: SileroVad | EnergyVad | None = None) -
                           speaking_probability=float(np.mean(speaking > 0.5)))
         message = factory.emotion_update(state)
         message["payload"]["source"] = str(path)
-        message["payload"]["estimates"] = {"voice": state.scores()}
+        message["payload"]["estimates"] = {"voice": voice.scores()}
         yield message

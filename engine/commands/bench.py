@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.errors import AvatarcamError
 from engine.packets import AvatarFrame
+from engine.perception.face_emotion.classifier import FER_MODEL
 
 if TYPE_CHECKING:
     from engine.runtime.stats import Stats
@@ -136,7 +137,7 @@ def time_models(enhance: Path | None, runs: int = 200, size: tuple[int, int] = (
     from engine.render.enhance import open_enhancer
 
     feeds: dict[str, tuple[Path | None, Callable[[], dict]]] = {
-        "fer": (MODELS_DIR / "fer_mini_xception.onnx", lambda: {"face": np.zeros((1, 1, 64, 64), np.float32)}),
+        "fer": (FER_MODEL, lambda: {"face": np.zeros((1, 1, 48, 48), np.float32)}),
         "lipsync": (MODELS_DIR / "lipsync_tcn.onnx", lambda: {"features": np.zeros((1, 1, 40), np.float32),
                                                               "feature_state": np.zeros((1, 2, 40), np.float32),
                                                               "layer_state": np.zeros((1, 126, 64), np.float32)}),

@@ -78,11 +78,11 @@ def _onnx() -> Check:
 
     from engine.errors import ModelError
     from engine.onnx_session import create_session
-    from engine.paths import MODELS_DIR
+    from engine.perception.face_emotion.classifier import FER_MODEL
 
     available = ", ".join(p.removesuffix("ExecutionProvider") for p in onnxruntime.get_available_providers())
     try:
-        used = create_session(MODELS_DIR / "fer_mini_xception.onnx", what="emotion model").get_providers()[0]
+        used = create_session(FER_MODEL, what="emotion model").get_providers()[0]
     except ModelError as exc:
         return Check("ONNX providers", False, f"available {available}; a model did not start: {exc}")
     return Check("ONNX providers", True, f"models run on {used.removesuffix('ExecutionProvider')} "
