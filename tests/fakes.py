@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 
+import cv2
 import numpy as np
 from pyvirtualcam.util import decode_fourcc
 
@@ -101,3 +103,41 @@ class JitteryCameraFaces:
 
     def close(self) -> None:
         self.released.set()
+
+
+class StubCapture:
+    """cv2.VideoCapture's stand-in: a 30 fps camera filming the shared portrait. Subclasses decide
+    whether the device is there (``delivering``)."""
+
+    def __init__(self, *_args) -> None:
+        from conftest import shared_file
+
+        self.frame = cv2.resize(cv2.imread(str(shared_file("media/portrait_s0.jpg"))), (640, 480))
+        self.released = False
+        self.next_due = time.monotonic()
+
+    def delivering(self) -> bool:
+        return not self.released
+
+    def isOpened(self) -> bool:
+        return self.delivering()
+
+    def set(self, *_args) -> bool:
+        return True
+
+    def get(self, _prop) -> float:
+        return 30.0
+
+    def grab(self) -> bool:
+        self.next_due += 1 / 30  # the sensor's frame interval
+        time.sleep(max(0.0, self.next_due - time.monotonic()))
+        return self.delivering()
+
+    def retrieve(self):
+        return True, self.frame.copy()
+
+    def read(self):
+        return self.grab(), self.frame.copy()
+
+    def release(self) -> None:
+        self.released = True

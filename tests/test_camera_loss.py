@@ -8,7 +8,7 @@ import time
 
 import cv2
 import pytest
-from conftest import shared_file
+from fakes import StubCapture
 
 from engine.capture.reconnect import ReconnectingSource
 from engine.errors import SourceError
@@ -91,41 +91,20 @@ def test_close_while_waiting_for_a_lost_device_returns_at_once():
     assert done.wait(2.0) and not inner.open_now
 
 
-class UnpluggableCapture:
-    """cv2.VideoCapture's stand-in for a USB camera that can be unplugged: 30 fps of the shared
-    portrait from whichever index the stub camera is at; once unplugged, grab() fails as V4L2 does."""
+class UnpluggableCapture(StubCapture):
+    """A USB camera that can be unplugged: the portrait from whichever index the stub camera is at;
+    once unplugged, grab() fails as V4L2 does."""
 
     plugged = True
     opened: list = []
 
     def __init__(self, target, *_args) -> None:
+        super().__init__()
         UnpluggableCapture.opened.append(target)
-        self.frame = cv2.resize(cv2.imread(str(shared_file("media/portrait_s0.jpg"))), (640, 480))
         self.ok = UnpluggableCapture.plugged
-        self.next_due = time.monotonic()
 
-    def isOpened(self) -> bool:
-        return self.ok
-
-    def set(self, *_args) -> bool:
-        return True
-
-    def get(self, _prop) -> float:
-        return 30.0
-
-    def grab(self) -> bool:
-        self.next_due += 1 / 30
-        time.sleep(max(0.0, self.next_due - time.monotonic()))
-        return self.ok and UnpluggableCapture.plugged
-
-    def retrieve(self):
-        return True, self.frame.copy()
-
-    def read(self):
-        return self.grab(), self.frame.copy()
-
-    def release(self) -> None:
-        self.ok = False
+    def delivering(self) -> bool:
+        return self.ok and UnpluggableCapture.plugged and not self.released
 
 
 @pytest.mark.skipif(not hasattr(cv2, "VideoCapture"), reason="no OpenCV capture")

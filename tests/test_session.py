@@ -3,52 +3,19 @@
 from __future__ import annotations
 
 import threading
-import time
 import wave
 from dataclasses import fields
 
-import cv2
 import numpy as np
 import pytest
 from conftest import shared_file
+from fakes import StubCapture
 
 from engine.runtime.stats import Stats
 from engine.session import SessionHooks, SessionSpec, SourceKind, build_session
 
 SMALL = dict(size=(320, 180), fps=30.0, sinks=("null",))
 STAT_FIELDS = {f.name for f in fields(Stats)}
-
-
-class StubCapture:
-    """cv2.VideoCapture's stand-in: a 30 fps camera filming the shared portrait."""
-
-    def __init__(self, *_args) -> None:
-        self.frame = cv2.resize(cv2.imread(str(shared_file("media/portrait_s0.jpg"))), (640, 480))
-        self.released = False
-        self.next_due = time.monotonic()
-
-    def isOpened(self) -> bool:
-        return True
-
-    def set(self, *_args) -> bool:
-        return True
-
-    def get(self, _prop) -> float:
-        return 30.0
-
-    def grab(self) -> bool:
-        self.next_due += 1 / 30  # the sensor's frame interval
-        time.sleep(max(0.0, self.next_due - time.monotonic()))
-        return not self.released
-
-    def retrieve(self):
-        return True, self.frame.copy()
-
-    def read(self):
-        return self.grab(), self.frame.copy()
-
-    def release(self) -> None:
-        self.released = True
 
 
 def run_until_frames(spec: SessionSpec, frames: int, **overrides) -> Stats:
