@@ -30,11 +30,9 @@ from engine.perception.voice.lipsync import (
     LipSyncOptions,
     analyse_signal,
 )
+from models.lipsync_data import silence_mask  # the training pipeline's own definition of a pause
 
 LAGS_S = np.arange(-40, 41, 10) / 1000.0
-SILENCE_BELOW_PEAK_DB = 30.0  # a 50 ms envelope this far under the clip's loud level is silence
-SILENCE_MIN_S = 0.15  # ...for at least this long
-SILENCE_TRIM_S = 0.08  # the mouth may still be closing at the start of a pause, opening at its end
 
 
 def rms_envelope(samples: np.ndarray, window: int = WINDOW, hop: int = HOP) -> tuple[np.ndarray, np.ndarray]:
@@ -51,25 +49,6 @@ def xcorr_peak_lag(a: np.ndarray, b: np.ndarray, step_s: float, max_lag_s: float
     max_k = int(round(max_lag_s / step_s))
     scores = [np.mean(a[k:] * b[:len(b) - k]) if k >= 0 else np.mean(a[:k] * b[-k:]) for k in range(-max_k, max_k + 1)]
     return (int(np.argmax(scores)) - max_k) * step_s
-
-
-def silence_mask(envelope: np.ndarray, hop_s: float) -> np.ndarray:
-    """True on hops inside a pause: the 50 ms mean envelope is SILENCE_BELOW_PEAK_DB under the
-    clip's 99th percentile for >= SILENCE_MIN_S, trimmed by SILENCE_TRIM_S at both ends."""
-    width = max(1, int(round(0.05 / hop_s)))
-    smooth = np.convolve(envelope, np.ones(width) / width, "same")
-    quiet = 20 * np.log10(smooth + 1e-9) < 20 * np.log10(np.percentile(smooth, 99)) - SILENCE_BELOW_PEAK_DB
-    mask = np.zeros_like(quiet)
-    trim, min_len = int(round(SILENCE_TRIM_S / hop_s)), int(round(SILENCE_MIN_S / hop_s))
-    start = None
-    for i, q in enumerate(np.append(quiet, False)):
-        if q and start is None:
-            start = i
-        elif not q and start is not None:
-            if i - start >= min_len:
-                mask[start + trim:i - trim] = True
-            start = None
-    return mask
 
 
 def best_lag_r(pred_t: np.ndarray, pred: np.ndarray, target: np.ndarray, fps: float) -> tuple[float, float]:
