@@ -45,3 +45,30 @@ def backends(monkeypatch):
     monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", registry)
     fakes.FakeBackend.instances.clear()
     return registry
+
+
+def _opengl_missing() -> str:
+    """Why no OpenGL context can be made here ("" when one can)."""
+    from engine.errors import RenderError
+    from engine.render import create_context
+
+    try:
+        create_context().release()
+    except RenderError as error:  # pragma: no cover - machines without any OpenGL
+        return str(error)
+    return ""
+
+
+_NO_GL = _opengl_missing()
+needs_gl = pytest.mark.skipif(bool(_NO_GL), reason=f"no OpenGL context: {_NO_GL}")
+
+
+@pytest.fixture
+def server():
+    """A started WebSocket data stream on a free loopback port (test_models has its own HTTP one)."""
+    from engine.outputs.websocket import WebSocketOutput
+
+    output = WebSocketOutput(port=0)
+    output.start()
+    yield output
+    output.close()

@@ -126,14 +126,6 @@ def _emotion_states():
 
 # --- WebSocket ---------------------------------------------------------------------------------------
 
-@pytest.fixture
-def server():
-    output = WebSocketOutput(port=0)
-    output.start()
-    yield output
-    output.close()
-
-
 def handshake(port: int, target: bytes, authorization: bytes | None = None, host: str = "127.0.0.1") -> bytes:
     """A raw WebSocket upgrade request (any bytes at all); the status line of the answer."""
     request = (b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

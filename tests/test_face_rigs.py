@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import needs_gl
 from rig_builders import EYE_Y, LIPS_MAX, LIPS_MIN, MOUTH_DROP, SHOULDER_Y, build_rig_avatar
 
 from engine.animation.animator import Animator
@@ -16,20 +17,13 @@ from engine.avatar.retarget import AvatarBinding
 from engine.avatar.rig_names import canonical, find_targets
 from engine.avatar.rig_table import oculus_viseme_weights, vrm_expression_weights
 from engine.commands import cli
-from engine.errors import AvatarcamError, RenderError
+from engine.errors import AvatarcamError
 from engine.packets import AvatarFrame, AvatarPose, VoiceFrame
-from engine.render import AvatarRenderer, Camera, RenderOptions, create_context, frame_avatar
+from engine.render import AvatarRenderer, Camera, RenderOptions, frame_avatar
 from engine.rotation import matrix_to_euler
 from engine.vocabulary.framing import Framing
 from engine.vocabulary.rigs import FaceRig, OculusViseme
 from engine.vocabulary.vrm import VrmPreset
-
-try:
-    create_context().release()
-    _NO_GL = ""
-except RenderError as error:  # pragma: no cover - machines without any OpenGL
-    _NO_GL = str(error)
-needs_gl = pytest.mark.skipif(bool(_NO_GL), reason=f"no OpenGL context: {_NO_GL}")
 
 SMALL = RenderOptions(width=160, height=120, msaa=0, software_msaa=None, fxaa=False, framing=Framing.CLOSE_UP)
 VISEMES = [v.value for v in OculusViseme]

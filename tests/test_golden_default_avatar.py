@@ -24,22 +24,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import needs_gl
 
 from engine.avatar import load_avatar
 from engine.avatar.retarget import AvatarBinding
-from engine.errors import RenderError
 from engine.packets import AvatarFrame, AvatarPose
 from engine.paths import DEFAULT_AVATAR
-from engine.render import AvatarRenderer, RenderOptions, create_context
+from engine.render import AvatarRenderer, RenderOptions
 from engine.vocabulary.arkit import ARKIT_BLENDSHAPES
 from engine.vocabulary.rigs import FaceRig
 
-try:
-    create_context().release()
-    _NO_GL = ""
-except RenderError as error:  # pragma: no cover
-    _NO_GL = str(error)
-pytestmark = pytest.mark.skipif(bool(_NO_GL), reason=f"no OpenGL context: {_NO_GL}")
+pytestmark = needs_gl
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 REGEN = os.environ.get("AVATARCAM_REGEN_GOLDEN") == "1"

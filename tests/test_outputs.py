@@ -22,14 +22,6 @@ from engine.packets import AvatarFrame
 from engine.vocabulary.arkit import ARKIT_BLENDSHAPES
 
 
-@pytest.fixture
-def server():
-    output = WebSocketOutput(port=0)
-    output.start()
-    yield output
-    output.close()
-
-
 def wait_for(condition, timeout=5.0):
     deadline = time.monotonic() + timeout
     while not condition():

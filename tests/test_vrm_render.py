@@ -9,22 +9,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import needs_gl
 from gltf_builders import add_extensions, build_test_avatar
 
 from engine.avatar import load_avatar
 from engine.avatar.retarget import AvatarBinding
-from engine.errors import RenderError
 from engine.packets import AvatarFrame, AvatarPose
-from engine.render import AvatarRenderer, RenderOptions, create_context
+from engine.render import AvatarRenderer, RenderOptions
 from engine.render.colour import CHROMA_GREEN
 from engine.vocabulary.rigs import FaceRig
 
-try:
-    create_context().release()
-    _NO_GL = ""
-except RenderError as error:  # pragma: no cover - machines without any OpenGL
-    _NO_GL = str(error)
-pytestmark = pytest.mark.skipif(bool(_NO_GL), reason=f"no OpenGL context: {_NO_GL}")
+pytestmark = needs_gl
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "avatars"
 SMALL = RenderOptions(width=320, height=240, msaa=0, software_msaa=None, fxaa=False)
