@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.runtime.output_clock import OutputClock
+from engine.runtime.output_clock import OutputClock, TrackingGate
 
 
 def camera_times(fps: float, seconds: float, *, jitter_s: float = 0.0, seed: int = 0) -> np.ndarray:
@@ -17,6 +17,9 @@ def camera_times(fps: float, seconds: float, *, jitter_s: float = 0.0, seed: int
     return np.sort(times + rng.uniform(-jitter_s, jitter_s, len(times)))
 
 
+REPEAT_S = 0.0003  # handing the last frame to the sinks again
+
+
 @dataclass(frozen=True)
 class SimResult:
     out_times: np.ndarray  # when each output frame was decided
@@ -24,6 +27,9 @@ class SimResult:
     hold: np.ndarray  # per fresh frame: decided - arrived (s)
     e2e: np.ndarray  # per fresh frame: handed to the sinks - captured (s)
     missed: int
+    drawn: np.ndarray  # bool per output frame: rendered anew (False: the last frame sent again)
+    overlap: float  # seconds during which a filler was being drawn while the tracker ran
+    tracked: int  # camera frames tracked
 
     @property
     def fps(self) -> float:
@@ -49,16 +55,22 @@ def simulate(captures: np.ndarray, *, fps: float = 30.0, track_s: float = 0.011,
     """
     rng = np.random.default_rng(seed)
     arrivals: list[tuple[float, float]] = []  # (arrived, captured), tracker output
+    tracking: list[tuple[float, float]] = []  # when the tracker was busy
     free = -np.inf
+    gate = TrackingGate(fps)
     for i, captured in enumerate(captures):
         if i + 1 < len(captures) and captures[i + 1] <= max(free, captured):
             continue  # a newer frame is waiting when the tracker gets free: this one is dropped
+        if not gate.admit(captured):
+            continue  # a camera faster than the output: not worth tracking
         begin = max(free, captured)
         free = begin + track_s + rng.uniform(-track_jitter_s, track_jitter_s)
         arrivals.append((free, captured))
+        tracking.append((begin, free))
     clock = OutputClock(fps, start)
-    out, fresh, hold, e2e = [], [], [], []
+    out, fresh, hold, e2e, drawn = [], [], [], [], []
     missed = 0
+    overlap = 0.0
     now = start
     k = 0  # first arrival not yet taken
     end = arrivals[-1][0] + 0.1
@@ -73,17 +85,25 @@ def simulate(captures: np.ndarray, *, fps: float = 30.0, track_s: float = 0.011,
             decided = max(first, release)
             j = max(j for j in range(k, len(arrivals)) if arrivals[j][0] <= decided)  # newest by then
             arrived, captured = arrivals[j]
-            missed += clock.sent(decided, arrived, replaced=j - k)
+            missed += clock.sent(decided, arrived, replaced=j - k, captured=captured)
             k = j + 1
             hold.append(decided - arrived)
             fresh.append(True)
+            draw = True
         else:
             decided = max(now, filler)
+            draw = clock.filler_renders(decided)
             missed += clock.sent(decided, None)
             fresh.append(False)
             captured = None
         out.append(decided)
-        now = decided + render_s + rng.uniform(-render_jitter_s, render_jitter_s)
+        drawn.append(draw)
+        busy = render_s + rng.uniform(-render_jitter_s, render_jitter_s) if draw else REPEAT_S
+        if draw:
+            clock.rendered(busy)
+            if captured is None:
+                overlap += sum(max(0.0, min(end, decided + busy) - max(begin, decided)) for begin, end in tracking)
+        now = decided + busy
         if captured is not None:
             e2e.append(now - captured)
-    return SimResult(np.array(out), np.array(fresh), np.array(hold), np.array(e2e), missed)
+    return SimResult(np.array(out), np.array(fresh), np.array(hold), np.array(e2e), missed, np.array(drawn), overlap, len(tracking))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from clock_sim import camera_times, simulate
 
-from engine.runtime.output_clock import MAX_GAP, MIN_GAP, OutputClock
+from engine.runtime.output_clock import MAX_GAP, MIN_GAP, OutputClock, TrackingGate
 
 PERIOD = 1 / 30
 SECONDS = 20.0
@@ -95,3 +95,35 @@ def test_a_stalled_render_thread_does_not_burst_to_catch_up():
         next_times.append(now)
         clock.sent(now)
     assert min(np.diff([late, *next_times])) >= MIN_GAP * PERIOD - 1e-9, "no burst of frames after a stall"
+
+
+@pytest.mark.parametrize("camera_fps", [15, 24, 25])
+def test_fillers_are_never_drawn_while_the_next_frame_is_tracked(camera_fps):
+    """On two cores a filler drawn during tracking slows both, and the next result waits for the
+    render thread: a filler is drawn before the next camera frame is tracked, or sent again as is."""
+    result = simulate(camera_times(camera_fps, SECONDS, seed=4), seed=4)
+    fillers = ~result.fresh
+    assert fillers.sum() >= (30 - camera_fps) * (SECONDS - 1)
+    assert result.overlap <= 0.001 * SECONDS, result.overlap
+    if camera_fps == 15:  # a result every two periods leaves room to draw every filler
+        assert result.drawn[fillers].mean() > 0.95
+    else:  # ~13 ms free after each result: too little for a 16 ms render, so the last frame goes again
+        assert result.drawn[fillers].mean() < 0.1
+    fps, hold = measured(result)
+    assert result.missed == 0 and abs(fps - 30) <= 0.3
+    assert np.percentile(hold, 95) <= 0.004
+
+
+@pytest.mark.parametrize(("camera_fps", "tracked_fps"), [(60, 30), (45, 30), (30, 30), (25, 25)])
+def test_a_camera_faster_than_the_output_is_tracked_at_the_output_rate(camera_fps, tracked_fps):
+    gate = TrackingGate(30.0)
+    times = camera_times(camera_fps, SECONDS, jitter_s=0.002, seed=2)
+    admitted = times[[gate.admit(t) for t in times]]
+    assert len(admitted) / SECONDS == pytest.approx(tracked_fps, rel=0.02)
+    assert np.diff(admitted).max() < 1.5 * PERIOD, "no tracked frame comes later than a missed output frame"
+
+
+def test_every_frame_of_a_jittery_30_fps_camera_is_tracked():
+    gate = TrackingGate(30.0)
+    times = camera_times(30, SECONDS, jitter_s=0.008, seed=3)
+    assert all(gate.admit(t) for t in times)

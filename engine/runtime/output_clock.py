@@ -11,8 +11,11 @@ ideal clock, so the count of frames never strays more than a few from the exact 
 camera at any rate keeps landing inside the window and goes out the moment its result exists:
 
 * a camera slower than the output (15, 24, 25 fps on a 30 fps output) leaves gaps; a gap is filled
-  on schedule, or, when the next result is expected while that filler would still be rendering,
-  as early as the steadiness bound allows, so the filler never delays the next result;
+  on schedule, or earlier, so that rendering the filler is over before the next camera frame is
+  being tracked: on two cores a filler drawn while the tracker runs slows both, and the next result
+  waits for the render thread. Where no such window exists (24 and 25 fps: a result every 1.2
+  periods leaves ~13 ms free after each one) ``filler_renders`` says no, and the render loop sends
+  the last frame again instead of drawing it anew: nothing new was tracked in between anyway;
 * a camera faster than the output (60 fps) has every other result replaced by the newer one, and
   the grid locks so that the result that goes out waits only ``FAST_HOLD``;
 * a jittery camera's early result waits just so long that the next one, if late, still comes
@@ -31,9 +34,12 @@ MAX_GAP = 1.3  # the longest gap before a filler goes out (1.5 counts as missed:
 # slot (else it waits); a filler waits up to LAG after its slot for a result that is expected then.
 LEAD = 0.7
 LAG = 0.3
-# A filler is moved earlier when the next result is expected less than this after it (in periods):
-# rendering the filler would otherwise still occupy the render thread when the result arrives.
-FILLER_ROOM = 0.65
+# Until the render loop has reported real times: how long a render takes, and how long before a
+# result arrives its camera frame starts being tracked (in periods; 16 and 11 ms on the reference).
+RENDER_GUESS = 0.5
+TRACK_GUESS = 0.33
+WORK_SMOOTHING = 0.1  # weight of each new render or tracking time in their averages
+QUIET_MARGIN = 0.15  # periods kept free between a filler's render and the next tracking (render jitter)
 # Phase-locked loop: each fresh result moves the grid by PHASE_GAIN of its phase error, at most
 # PHASE_STEP of a period. Results should land PHASE_TARGET before their slot, inside the window with
 # room both ways. The grid stays within +-PHASE_RANGE periods of the ideal clock, so the count of
@@ -73,10 +79,14 @@ class SourceModel:
         self.period: float | None = None
         self.next: float | None = None  # when the next result should arrive
         self.jitter = 0.0  # mean distance of a result from its predicted time (seconds)
+        self.work: float | None = None  # how long before a result arrives its frame is being tracked
         self._last: float | None = None
 
-    def arrived(self, t: float, replaced: int = 0) -> None:
-        """A result that arrived at ``t`` went out; ``replaced`` newer-wins replacements before it."""
+    def arrived(self, t: float, replaced: int = 0, captured: float | None = None) -> None:
+        """A result that arrived at ``t`` went out; ``replaced`` newer-wins replacements before it;
+        ``captured``: when its camera frame was taken (tracking ran from then on)."""
+        if captured is not None and captured <= t:
+            self.work = t - captured if self.work is None else self.work + WORK_SMOOTHING * (t - captured - self.work)
         if self._last is not None and t > self._last:
             interval = (t - self._last) / (1 + replaced)
             if self.period is None:
@@ -129,6 +139,7 @@ class OutputClock:
         self._phase = 0.0  # the phase-locked loop's offset of the grid from the ideal clock (seconds)
         self._fillers = REANCHOR_AFTER  # fillers sent since the last fresh result
         self._last_out: float | None = None
+        self.render_s = RENDER_GUESS * self.period  # how long a render takes (average)
 
     def release(self, arrived: float) -> float:
         """The earliest time a result that arrived at ``arrived`` may go out (``>= arrived``)."""
@@ -148,7 +159,7 @@ class OutputClock:
         return max(arrived, earliest)
 
     def filler_time(self) -> float:
-        """When to re-render the newest state if no result is waiting by then."""
+        """When to fill the gap if no result is waiting by then."""
         p = self.period
         when = self._slot
         if self._last_out is None:
@@ -157,21 +168,39 @@ class OutputClock:
         if expected is not None:
             if expected <= when + LAG * p:  # due about now: worth waiting for
                 when = max(when + LAG * p, expected + self.source.latest)
-            elif expected < when + FILLER_ROOM * p:
-                when = expected - FILLER_ROOM * p  # out of the way before the result comes
+            elif when > self._quiet_until(expected):  # drawn out of the way of the next result's tracking
+                when = max(self._quiet_until(expected), expected + self.source.latest - MAX_GAP * p)
         return min(max(when, self._last_out + MIN_GAP * p), self._last_out + MAX_GAP * p)
 
-    def sent(self, now: float, arrived: float | None = None, replaced: int = 0) -> int:
-        """A frame went out at ``now``: fresh from a result that arrived at ``arrived``, or a filler
-        (``None``). ``replaced``: results replaced by newer ones since the last fresh frame.
-        Returns how many output frames were missed before it (gaps over 1.5 periods)."""
+    def filler_renders(self, now: float) -> bool:
+        """Whether a filler going out at ``now`` may be drawn anew: its render ends before the next
+        result's camera frame is being tracked. If not, the last frame is sent again (cheap), so the
+        render thread is idle when that result comes and the tracker has the cores to itself."""
+        expected = self.source.expected(now)
+        return expected is None or now <= self._quiet_until(expected)
+
+    def rendered(self, seconds: float) -> None:
+        """A frame took ``seconds`` to animate and draw."""
+        self.render_s += WORK_SMOOTHING * (seconds - self.render_s)
+
+    def _quiet_until(self, expected: float) -> float:
+        """The latest start of a render that is over before a result expected at ``expected`` is
+        being tracked."""
+        work = self.source.work if self.source.work is not None else TRACK_GUESS * self.period
+        return expected - work - self.render_s - QUIET_MARGIN * self.period
+
+    def sent(self, now: float, arrived: float | None = None, replaced: int = 0, captured: float | None = None) -> int:
+        """A frame went out at ``now``: fresh from a result that arrived at ``arrived`` (its camera
+        frame taken at ``captured``), or a filler (``None``). ``replaced``: results replaced by newer
+        ones since the last fresh frame. Returns how many output frames were missed before it (gaps
+        over 1.5 periods)."""
         p = self.period
         missed = 0
         if self._last_out is not None:
             gap = now - self._last_out
             missed = max(0, round(gap / p) - 1) if gap > 1.5 * p else 0
         if arrived is not None:
-            self.source.arrived(arrived, replaced)
+            self.source.arrived(arrived, replaced, captured)
             source = self.source.period
             if source is not None and source < FAST_SOURCE * p:
                 late = self._slot - LEAD * p - arrived - FAST_HOLD * p  # the window opened this much too late
@@ -198,3 +227,41 @@ class OutputClock:
         """Put the next slot where a result arriving at ``arrived`` lands on target."""
         self._phase = 0.0
         self._origin = arrived - PHASE_TARGET * self.period - self._count * self.period
+
+
+# A camera faster than the output: frames are tracked at the output rate. The credit grows by one
+# per output period of camera time, a frame is tracked when the credit reaches ADMIT (a frame a
+# little early still counts) and spends one; the credit is capped at CREDIT_CAP so that a rate
+# between one and two times the output (45 fps on 30) still gives one result per output frame.
+ADMIT = 0.8
+CREDIT_CAP = 1.5
+
+
+class TrackingGate:
+    """Which camera frames are worth tracking: all of them, unless the camera is faster than the output.
+
+    A 60 fps camera on a 30 fps output gives two results per output frame, and one of them is
+    replaced before anyone sees it: tracking it costs a third of a core for nothing and slows the
+    renderer that shares the cores. Once the camera's frame interval is measured below
+    ``FAST_SOURCE`` of an output period, frames are admitted at the output rate.
+    """
+
+    def __init__(self, fps: float) -> None:
+        self.period = 1.0 / fps
+        self.skipped = 0  # frames not tracked
+        self._interval: float | None = None
+        self._last: float | None = None
+        self._credit = 1.0
+
+    def admit(self, t_capture: float) -> bool:
+        """Whether to track the camera frame taken at ``t_capture`` (called for each frame in turn)."""
+        if self._last is not None and t_capture > self._last:
+            dt = t_capture - self._last
+            self._interval = dt if self._interval is None else self._interval + SOURCE_SMOOTHING * (dt - self._interval)
+            self._credit = min(self._credit + dt / self.period, CREDIT_CAP)
+        self._last = t_capture
+        if self._interval is None or self._interval >= FAST_SOURCE * self.period or self._credit >= ADMIT:
+            self._credit = max(self._credit - 1.0, ADMIT - 1.0)
+            return True
+        self.skipped += 1
+        return False

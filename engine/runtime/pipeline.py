@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from engine.animation.animator import Animator, AnimatorOptions
@@ -41,7 +41,7 @@ from engine.render import AvatarRenderer, RenderOptions
 from engine.render.enhance import Enhancer
 from engine.runtime.emotion_worker import EmotionStage
 from engine.runtime.frame import animate_and_render
-from engine.runtime.output_clock import OutputClock
+from engine.runtime.output_clock import OutputClock, TrackingGate
 from engine.runtime.slots import NewestSlot
 from engine.runtime.stats import Stats
 from engine.runtime.telemetry import Telemetry
@@ -133,6 +133,7 @@ class Pipeline:
         self._faces_direct = not (source.caps & SourceCaps.VIDEO)  # faces come ready, or nothing to track
         self._video: NewestSlot[VideoFrame] = NewestSlot()
         self._faces: NewestSlot[FaceFrame] = NewestSlot()
+        self._gate = TrackingGate(self.options.fps)  # a camera faster than the output: track what is shown
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._finished = threading.Event()
@@ -256,7 +257,8 @@ class Pipeline:
 
     def stats(self) -> Stats:
         snapshot = self.telemetry.snapshot()
-        snapshot["frames_dropped"] = self._video.dropped + self._faces.dropped + self.source.frames_skipped
+        snapshot["frames_dropped"] = (self._video.dropped + self._faces.dropped + self.source.frames_skipped
+                                      + self._gate.skipped)
         snapshot["source_status"] = getattr(self.source, "status", None)
         if self.voice is not None:
             snapshot["voice_status"] = self.voice_error or self.voice.status
@@ -357,6 +359,8 @@ class Pipeline:
                 if self._video.closed:
                     break
                 continue
+            if not self._gate.admit(frame.t_capture):
+                continue
             face = self._tracker.process(frame)
             self.telemetry.record("track", face.timings.get("track", 0.0))
             self.emotion.submit(face, frame.image)
@@ -404,11 +408,13 @@ class Pipeline:
         clock = OutputClock(self.options.fps, time.monotonic())
         replaced = self._faces.dropped  # results replaced by newer ones, up to the last one taken
         sequence = 0
+        last: RenderedFrame | None = None
         while not self._stop.is_set():
             fresh = self._faces.wait(max(0.0, clock.filler_time() - time.monotonic()))
             if self._stop.is_set():
                 break
             arrived: float | None = None
+            captured: float | None = None
             if fresh:
                 release = clock.release(self._faces.put_time)
                 if time.monotonic() < release and self._stop.wait(release - time.monotonic()):
@@ -416,16 +422,27 @@ class Pipeline:
                 face, arrived, dropped = self._faces.take_timed()
                 self.telemetry.record("hold", (time.monotonic() - arrived) * 1000.0)
                 skipped, replaced = dropped - replaced, dropped
+                captured = face.t_capture if face is not None else None
             elif self._faces.closed:
                 break  # the source ended and its last result has been shown
             else:
                 face, skipped = None, 0
-            missed = clock.sent(time.monotonic(), arrived, skipped)
+            now = time.monotonic()
+            # A filler with nothing new to show (no voice frame, no new look) and no room to draw
+            # before the next camera frame is tracked: the last frame again (output_clock.py).
+            draw = (face is not None or last is None or self._voices.waiting or bool(self._new_look)
+                    or self._calibration is not None or clock.filler_renders(now))
+            missed = clock.sent(now, arrived, skipped, captured)
             sequence += 1
-            self._emit(renderer, animator, sinks, record, face, sequence, missed)
+            if draw:
+                last = self._emit(renderer, animator, sinks, record, face, sequence, missed)
+                clock.rendered(time.monotonic() - now)
+            else:
+                self._hand_out(sinks, replace(last, sequence=sequence, fresh=False), time.monotonic(), missed)
+                self.telemetry.count("frames_reused")
 
     def _emit(self, renderer: AvatarRenderer, animator: Animator, sinks: list[Sink],
-              record, face: FaceFrame | None, sequence: int, missed: int) -> None:
+              record, face: FaceFrame | None, sequence: int, missed: int) -> RenderedFrame:
         if self._calibration is not None:
             with self._source_lock:
                 calibration, self._calibration = self._calibration, None
@@ -447,6 +464,15 @@ class Pipeline:
             self.telemetry.record("sound_to_mouth", (handed - state.t_voice) * 1000.0)
         self.telemetry.record("animate", state.timings.get("animate", 0.0))
         self.telemetry.record("render", render_ms)
+        self._hand_out(sinks, frame, handed, missed)
+        if record is not None:
+            record.write(json.dumps(controls_record(state, fresh)) + "\n")
+        if self.outputs is not None:
+            self.outputs.publish(state, emotion, *_top_viseme(voice))
+        return frame
+
+    def _hand_out(self, sinks: list[Sink], frame: RenderedFrame, handed: float, missed: int) -> None:
+        """Give ``frame`` to every sink (a failing sink is closed and reported) and to ``on_frame``."""
         start = time.perf_counter()
         for sink in list(sinks):
             try:
@@ -456,11 +482,7 @@ class Pipeline:
                 sinks.remove(sink)
                 sink.close()
         self.telemetry.record("sink", (time.perf_counter() - start) * 1000.0)
-        self.telemetry.output_frame(handed, fresh, missed)
-        if record is not None:
-            record.write(json.dumps(controls_record(state, fresh)) + "\n")
-        if self.outputs is not None:
-            self.outputs.publish(state, emotion, *_top_viseme(voice))
+        self.telemetry.output_frame(handed, frame.fresh, missed)
         if self.on_frame is not None:
             self.on_frame(frame)
 

@@ -65,5 +65,10 @@ class NewestSlot(Generic[T]):
             self._cond.notify_all()
 
     @property
+    def waiting(self) -> bool:
+        """Whether an item is there to take."""
+        return self._item is not None
+
+    @property
     def closed(self) -> bool:
         return self._closed

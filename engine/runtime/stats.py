@@ -20,7 +20,8 @@ class Stats:
     fps_now: float = 0.0  # over the last ~30 frames
     frames_out: int = 0
     frames_fresh: int = 0  # rendered from a new perception result
-    frames_repeated: int = 0  # the living state re-rendered on schedule
+    frames_repeated: int = 0  # no new result in time: the living state re-rendered, or the last frame reused
+    frames_reused: int = 0  # of those, the last frame sent again (no room to draw before the next result)
     frames_missed: int = 0  # output ticks that never got a frame
     frames_dropped: int = 0  # input frames replaced before anyone took them
     frames_in: int = 0
