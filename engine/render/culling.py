@@ -37,12 +37,17 @@ def used_joints(prim: Primitive) -> np.ndarray:
     return np.unique(prim.joints[prim.weights > 0]).astype(np.int64)
 
 
-def outside_frustum(corners: np.ndarray, transforms: np.ndarray, view_projection: np.ndarray) -> bool:
-    """True when every corner under every transform (``J x 4 x 4``) is beyond one clip plane."""
+def on_screen_distance(corners: np.ndarray, transforms: np.ndarray, view_projection: np.ndarray) -> float | None:
+    """``None`` when every corner under every transform (``J x 4 x 4``) is beyond one clip plane (off
+    screen); else the points' mean distance in front of the camera (clip w), the order in which to
+    draw opaque parts: nearest first, so that a CPU rasteriser's early depth test rejects what they
+    hide before it is shaded."""
     clip = np.einsum("ij,njk,mk->nmi", view_projection, transforms, corners).reshape(-1, 4)
     x, y, z, w = clip.T
-    return bool((x < -w).all() or (x > w).all() or (y < -w).all() or (y > w).all()
-                or (z < -w).all() or (z > w).all())
+    if ((x < -w).all() or (x > w).all() or (y < -w).all() or (y > w).all()
+            or (z < -w).all() or (z > w).all()):
+        return None
+    return float(w.mean())
 
 
-__all__ = ["local_box", "outside_frustum", "used_joints"]
+__all__ = ["local_box", "on_screen_distance", "used_joints"]
