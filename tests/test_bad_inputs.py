@@ -4,9 +4,7 @@ non-zero exit, never a traceback, a hang or NaN in a message."""
 from __future__ import annotations
 
 import json
-import logging
 import math
-import socket
 import struct
 import zlib
 
@@ -14,7 +12,6 @@ import pytest
 
 from engine.commands import cli
 from engine.errors import AvatarcamError
-from engine.outputs.websocket import WebSocketOutput
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str]:
@@ -122,87 +119,3 @@ def _emotion_states():
     from test_messages import demo_states
 
     return [state for _frame, state in demo_states(0.2)]
-
-
-# --- WebSocket ---------------------------------------------------------------------------------------
-
-def handshake(port: int, target: bytes, authorization: bytes | None = None, host: str = "127.0.0.1") -> bytes:
-    """A raw WebSocket upgrade request (any bytes at all); the status line of the answer."""
-    request = (b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")
-    if authorization is not None:
-        request += b"Authorization: " + authorization + b"\r\n"
-    with socket.create_connection((host, port), timeout=5) as sock:
-        sock.sendall(request + b"\r\n")
-        answer = b""
-        while b"\r\n" not in answer:
-            part = sock.recv(4096)
-            if not part:
-                break
-            answer += part
-    return answer.split(b"\r\n", 1)[0]
-
-
-@pytest.mark.parametrize("target, authorization", [
-    (b"/?token=%C3%A9t%C3%A9", None),  # non-ASCII, percent-encoded
-    (b"/?token=%ED%A0%80", None),  # a lone surrogate
-    (b"/?token=%FF%00%01", None),
-    (b"/", b"Bearer \xe2\x82\xac\xff"),
-    (b"/", b"bearer wrong"),
-    (b"/", b"Basic Zm9vOmJhcg=="),
-    (b"/?token=", None),
-])
-def test_bad_tokens_of_any_bytes_get_401(server, target, authorization):
-    status = handshake(server.port, target, authorization)
-    assert b" 401 " in status, status
-    assert server.refused >= 1
-
-
-@pytest.mark.parametrize("target, authorization", [
-    (b"/?token=\xc3\xa9\xff\xfe", None),  # raw bytes in the request line
-    (b"/", b"bearer \x01\x7f"),  # control characters in a header
-])
-def test_requests_that_are_not_http_are_closed_quietly_and_the_server_serves_on(server, target, authorization, caplog):
-    # The HTTP layer refuses these before any token is looked at: the connection is closed
-    # without an answer (never a 101, never a 500), nothing is logged above debug level.
-    assert handshake(server.port, target, authorization) == b""
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert b" 101 " in handshake(server.port, b"/?token=" + server.token.encode())
-
-
-@pytest.mark.parametrize("scheme", [b"Bearer", b"bearer", b"BEARER"])
-def test_the_auth_scheme_is_case_insensitive(server, scheme):
-    status = handshake(server.port, b"/", scheme + b" " + server.token.encode())
-    assert b" 101 " in status, status
-
-
-def test_binding_beyond_loopback_warns_and_ipv6_urls_are_bracketed():
-    for host in ("127.0.0.1", "::1", "localhost"):
-        assert WebSocketOutput(host, 8765).warning is None
-    for host in ("0.0.0.0", "::", "192.168.1.5"):
-        warning = WebSocketOutput(host, 8765).warning
-        assert warning and "other computers" in warning and "--ws 8765" in warning
-    assert WebSocketOutput("::1", 8765, token="t").url == "ws://[::1]:8765/?token=t"
-    assert WebSocketOutput("::", 8765, token="t").url == "ws://[::]:8765/?token=t"
-
-
-def test_ws_on_all_addresses_prints_the_warning(capsys):
-    from engine.session import SessionSpec, SourceKind, build_session
-
-    session = build_session(SessionSpec(source=SourceKind.DEMO, sinks=("null",), websocket="0.0.0.0:0"))
-    assert any("other computers on the network" in note for note in session.notes)
-
-
-def test_an_ipv6_loopback_server_is_reachable_at_its_printed_url():
-    if not socket.has_ipv6:
-        pytest.skip("no IPv6")
-    output = WebSocketOutput("::1", 0)
-    try:
-        output.start()
-    except AvatarcamError:
-        pytest.skip("IPv6 loopback is not available here")
-    try:
-        assert output.url.startswith("ws://[::1]:")
-        assert b" 101 " in handshake(output.port, b"/?token=" + output.token.encode(), host="::1")
-    finally:
-        output.close()

@@ -18,11 +18,16 @@ import threading
 import time
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import unquote_to_bytes
+
+from websockets.asyncio.server import ServerConnection
 
 from engine.errors import AvatarcamError
 
 log = logging.getLogger(__name__)
+
+MAX_REQUEST_HEAD_BYTES = 16 * 1024  # a WebSocket upgrade request is a few hundred bytes
+UNAUTHORIZED_TEXT = "avatarcam: missing or wrong token\n"
 
 
 def is_loopback(host: str) -> bool:
@@ -93,8 +98,8 @@ class WebSocketOutput:
 
         async def main() -> None:
             try:
-                self._server = await serve(self._handle, self.host, self.port, process_request=self._check_token,
-                                           max_size=self.max_message_bytes)
+                self._server = await serve(self._handle, self.host, self.port, max_size=self.max_message_bytes,
+                                           create_connection=_token_checked(self))
                 if self.port == 0:
                     self.port = self._server.sockets[0].getsockname()[1]
             except OSError as exc:
@@ -110,17 +115,15 @@ class WebSocketOutput:
         finally:
             self._loop.close()
 
-    def _check_token(self, connection, request):
-        query = parse_qs(urlparse(request.path).query)
-        offered = query.get("token", [""])[0]
-        scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
-        if scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110)
-            offered = credentials.strip()
-        # Compared as bytes: compare_digest refuses non-ASCII text, and a token may hold any bytes.
-        if not secrets.compare_digest(offered.encode("utf-8", "surrogatepass"), self.token.encode()):
-            self.refused += 1
-            return connection.respond(HTTPStatus.UNAUTHORIZED, "avatarcam: missing or wrong token\n")
-        return None
+    def accepts(self, head: bytes) -> bool:
+        """Whether a raw HTTP request head carries the session's token (``?token=`` in the target, or
+        ``Authorization: Bearer``, the scheme in any case as RFC 9110 says). Counts the refusals."""
+        offered = token_offered(head)
+        # Compared as bytes, in constant time: a token may hold any bytes at all.
+        if secrets.compare_digest(offered, self.token.encode()):
+            return True
+        self.refused += 1
+        return False
 
     async def _handle(self, websocket) -> None:
         """Lives as long as the connection: reads (and ignores) what the client sends, while a
@@ -180,3 +183,61 @@ class WebSocketOutput:
         if self._thread is not None:
             self._thread.join(timeout=5.0)
             self._thread = None
+
+
+def token_offered(head: bytes) -> bytes:
+    """The token in a raw request head, read leniently (any bytes, any line ending): the
+    Authorization header's Bearer credentials if there are any, else the ``token`` query parameter."""
+    request_line, *header_lines = head.replace(b"\r\n", b"\n").split(b"\n")
+    target = request_line.split(b" ")[1] if request_line.count(b" ") >= 1 else b""
+    offered = b""
+    for pair in target.partition(b"?")[2].split(b"&"):
+        name, _, value = pair.partition(b"=")
+        if unquote_to_bytes(name.replace(b"+", b" ")) == b"token":
+            offered = unquote_to_bytes(value.replace(b"+", b" "))
+            break
+    for line in header_lines:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"authorization":
+            scheme, _, credentials = value.strip().partition(b" ")
+            if scheme.lower() == b"bearer":
+                return credentials.strip()
+    return offered
+
+
+def _token_checked(output: WebSocketOutput) -> type[ServerConnection]:
+    """A connection that checks the token on the raw request head before the library's HTTP parser
+    reads a byte of it. That parser closes the connection without an answer on bytes HTTP forbids
+    (a control byte in a header, raw non-ASCII in the path), and ``process_request`` only ever sees
+    requests it parsed; checking first, here, answers every request without the token with a 401
+    whatever its bytes, and the parser only reads requests from clients holding the token.
+    (``create_connection`` is the hook ``serve`` documents for customising a connection.)"""
+
+    class TokenCheckedConnection(ServerConnection):
+        head = b""
+        checked = False
+
+        def data_received(self, data: bytes) -> None:
+            if self.checked:
+                super().data_received(data)
+                return
+            self.head += data
+            end = min((i for i in (self.head.find(b"\r\n\r\n"), self.head.find(b"\n\n")) if i >= 0), default=-1)
+            if end < 0 and len(self.head) <= MAX_REQUEST_HEAD_BYTES:
+                return  # the rest of the head is still on its way
+            head, self.head, self.checked = self.head, b"", True
+            if end < 0:
+                self.refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "avatarcam: request head too large\n")
+            elif not output.accepts(head[:end]):
+                self.refuse(HTTPStatus.UNAUTHORIZED, UNAUTHORIZED_TEXT)
+            else:
+                super().data_received(head)
+
+        def refuse(self, status: HTTPStatus, text: str) -> None:
+            # The library's own response; then the connection closes once the answer is sent, without
+            # waiting for the client to hang up.
+            self.protocol.send_response(self.protocol.reject(status, text))
+            self.send_data()
+            self.transport.close()
+
+    return TokenCheckedConnection
