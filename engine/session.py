@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from engine.animation.animator import AnimatorOptions
 from engine.avatar import Avatar, load_avatar
@@ -27,6 +26,7 @@ from engine.capture.demo import DemoSource
 from engine.capture.reconnect import ReconnectingSource
 from engine.capture.speech import SpeechQueue
 from engine.capture.video import CameraSource, ImageSource, NoVideoSource, VideoFileSource, list_cameras
+from engine.capture.wrapper import ReportingSource
 from engine.errors import AvatarcamError
 from engine.models import ModelManager
 from engine.output_format import DEFAULT_FPS, DEFAULT_SIZE
@@ -125,51 +125,12 @@ class SessionHooks:
     cancel: threading.Event | None = None
 
 
-class ReportingSource:
-    """Wraps a capture device so that opening and releasing it is reported, also when it ends or
-    fails; everything else passes through."""
-
-    def __init__(self, inner: Any, on_change: Callable[[bool], None]) -> None:
-        self.inner = inner
-        self._on_change = on_change
-        self._lock = threading.Lock()
-        self.is_open = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def _report(self, is_open: bool) -> None:
-        with self._lock:
-            if self.is_open == is_open:
-                return
-            self.is_open = is_open
-        self._on_change(is_open)
-
-    def open(self) -> None:
-        self.inner.open()
-        self._report(True)
-
-    def read(self) -> Any:
-        try:
-            item = self.inner.read()
-        except BaseException:
-            self.close()
-            raise
-        if item is None:
-            self.close()
-        return item
-
-    def close(self) -> None:
-        self.inner.close()
-        self._report(False)
-
-
 class Session:
     """A built, runnable session. ``start``/``stop`` are idempotent; ``stop`` releases the camera and
     microphone at once. Control methods are thread-safe and act from the next output frame on."""
 
     def __init__(self, spec: SessionSpec, pipeline: Pipeline, notes: list[str],
-                 microphone: ReportingSource | None, speaking: Speaking | None = None) -> None:
+                 microphone: ReportingSource[AudioSource] | None, speaking: Speaking | None = None) -> None:
         self.spec = spec
         self.pipeline = pipeline
         self.notes = notes  # lines for the user about choices made for them ("no camera: demo")
@@ -439,7 +400,7 @@ def _build_source(spec: SessionSpec, notes: list[str]) -> Source:
 
 def _build_voice(spec: SessionSpec, source: Source, microphone: AudioSource | None, analyzer: VoiceAnalyzer | None,
                  on_device: Callable[[Device, bool], None] | None,
-                 speech: SpeechQueue | None) -> tuple[VoiceStage | None, ReportingSource | None]:
+                 speech: SpeechQueue | None) -> tuple[VoiceStage | None, ReportingSource[AudioSource] | None]:
     """The voice stage and the reported microphone. With the speak API on (``speech``), the speech
     to say drives the mouth and the microphone only listens for barge-in."""
     options = VoiceOptions(use_sensevoice=spec.sensevoice)

@@ -13,35 +13,25 @@ import logging
 import threading
 from typing import Any
 
+from engine.capture.wrapper import SourceWrapper
 from engine.errors import SourceError
-from engine.stages import Source, SourceCaps
+from engine.stages import Source
 
 log = logging.getLogger(__name__)
 
 RETRY_S = 1.0  # a lost device is looked for again this often
 
 
-class ReconnectingSource:
+class ReconnectingSource(SourceWrapper[Source]):
     """``inner`` with device loss survived; everything else passes through."""
 
     def __init__(self, inner: Source, *, retry_s: float = RETRY_S) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.retry_s = retry_s
         self.status: str | None = None  # None while the device delivers; a line for the user when not
         self.reconnects = 0
         self._closed = threading.Event()
         self._lock = threading.Lock()  # an (re)open and close() never overlap: no device left open
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    @property
-    def caps(self) -> SourceCaps:
-        return self.inner.caps
-
-    @property
-    def frames_skipped(self) -> int:
-        return self.inner.frames_skipped
 
     def open(self) -> None:
         with self._lock:
