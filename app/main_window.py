@@ -470,7 +470,7 @@ class MainWindow(QMainWindow):
             self.show_banner(f"Recording the avatar video to {self.recording_path}", "info")
         session = self.bridge.session
         if running and session is not None and session.avatar_binding is not None:
-            self._show_rig(session.avatar_binding.describe())
+            self._show_rig(session.spec.avatar, session.avatar_binding.describe())
         self._update_output_status()
 
     def _device_changed(self, is_open: bool) -> None:
@@ -597,8 +597,10 @@ class MainWindow(QMainWindow):
         if path:
             self.load_avatar(path)
 
-    def _show_rig(self, rig: str) -> None:
+    def _show_rig(self, avatar: Path, rig: str) -> None:
+        """The avatar row says how ``avatar`` is driven; the log says it once per avatar put on."""
         self.avatar_rig.setText(rig[:1].upper() + rig[1:])
+        log.info("avatar %s: %s", avatar.name, rig)
 
     def load_avatar(self, path: str) -> None:
         """Check ``path`` off the UI thread; on success use it (restarting if running), else say why."""
@@ -614,9 +616,9 @@ class MainWindow(QMainWindow):
             self.show_banner(f"That avatar could not be used: {error} The previous avatar stays.", "error")
             self._fill_avatars()  # back to the previous choice
             return
-        self._show_rig(rig)
         self.hide_banner()
         self.settings.avatar = path
+        self._show_rig(self._avatar_path(), rig)
         self.settings.add_recent(path)
         self._save()
         self._fill_avatars()

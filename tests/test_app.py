@@ -4,6 +4,7 @@ avatar picker, settings. Devices are fakes (a camera-like face source, a fake vi
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -563,6 +564,23 @@ def test_changing_avatar_and_background_while_running_never_closes_the_camera(qt
 
     assert camera.released_at is None, "the camera was never closed"
     assert window.bridge.session is session and window.indicator.is_on
+    window.close()
+
+
+def test_an_avatar_swap_logs_the_rig_line_once(qtbot, app_env, caplog):
+    caplog.set_level(logging.INFO)
+    window = make_window(qtbot, app_env)
+    qtbot.mouseClick(window.demo_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.preview.frames_shown >= 3, timeout=15_000)
+    session = window.bridge.session
+    before = session.avatar_binding
+    vrm = DEFAULT_AVATAR.with_suffix(".vrm")
+    window.load_avatar(str(vrm))
+    qtbot.waitUntil(lambda: session.avatar_binding is not before, timeout=10_000)  # on screen
+    shown = window.preview.frames_shown
+    qtbot.waitUntil(lambda: window.preview.frames_shown > shown + 3, timeout=5_000)
+    lines = [r.getMessage() for r in caplog.records if "face rig" in r.getMessage()]
+    assert [line for line in lines if vrm.name in line] == [f"avatar {vrm.name}: {session.avatar_binding.describe()}"]
     window.close()
 
 

@@ -5,7 +5,9 @@
 (ARKit 52), VRM presets, VRoid ``Fcl_*`` targets, Oculus visemes, ``mouthOpen``/``mouthSmile``; a
 jaw bone opens the mouth when no target does (``FaceRig.JAW_BONE`` when it is all there is), and
 an avatar with none of these follows head pose and gaze only (``FaceRig.POSE_ONLY``). What the
-avatar cannot show is listed in ``limits`` (and logged once), never dropped silently.
+avatar cannot show is listed in ``limits``, never dropped silently: ``describe()`` is the line the
+command line prints and the app shows once the avatar is on. Building a binding says nothing (the
+app builds one to check an avatar, the render thread another to show it).
 
 A control named after one of the avatar's own VRM expressions (``happy``, ``aa``...) or morph
 targets sets it directly (the snapshot command uses this).
@@ -21,7 +23,6 @@ back out of the neck, so the head still turns exactly as tracked), and T/A-pose 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -43,8 +44,6 @@ from engine.vocabulary.arkit import ARKIT_BLENDSHAPES
 from engine.vocabulary.humanoid import HumanBone
 from engine.vocabulary.rigs import FaceRig
 from engine.vocabulary.vrm import LOOK_AT_PRESETS
-
-log = logging.getLogger(__name__)
 
 HEAD_CANDIDATES = ("Head", "J_Bip_C_Head", "mixamorig:Head", "head_bone")
 NECK_CANDIDATES = ("Neck", "J_Bip_C_Neck", "mixamorig:Neck", "neck_bone")
@@ -123,8 +122,6 @@ class AvatarBinding:
             rig = FaceRig.JAW_BONE
         self.rig: FaceRig = rig
         self.limits: tuple[str, ...] = self._limits(avatar)
-        name = avatar.source.name if avatar.source is not None else "avatar"
-        log.info("%s: %s", name, self.describe())
 
     def _limits(self, avatar: Avatar) -> tuple[str, ...]:
         limits = []
