@@ -68,7 +68,7 @@ class HoldingVirtualCamera:
         self._last: np.ndarray | None = None
         self._neutral: tuple[float, np.ndarray] | None = None  # (expression amount, image)
         self._paused = threading.Event()
-        self._repeater: threading.Thread | None = None
+        self._repeater: tuple[threading.Thread, threading.Event] | None = None  # the card thread, its stop
         self.burn_in_lines: list[str] = []
         self.error: str | None = None
         self.device: str | None = None
@@ -132,8 +132,13 @@ class HoldingVirtualCamera:
             self._neutral = None  # the next run picks its own
             self._paused.set()
             self._send_card()
-        self._repeater = threading.Thread(target=self._repeat, name="avatarcam-paused-card", daemon=True)
-        self._repeater.start()
+            # Started before it is published, under the lock _stop_repeating takes: whoever stops it
+            # (the next start, the app quitting: other threads than the stopping pipeline's) never
+            # finds a thread that has not started yet.
+            stop = threading.Event()
+            repeater = threading.Thread(target=self._repeat, args=(stop,), name="avatarcam-paused-card", daemon=True)
+            repeater.start()
+            self._repeater = (repeater, stop)
 
     def _send_card(self) -> None:
         try:
@@ -141,19 +146,21 @@ class HoldingVirtualCamera:
         except SinkError as exc:
             log.warning("paused card not sent: %s", exc)
 
-    def _repeat(self) -> None:
-        while True:
-            time.sleep(PAUSED_REPEAT_S)
+    def _repeat(self, stop: threading.Event) -> None:
+        while not stop.wait(PAUSED_REPEAT_S):  # a stop ends the wait at once: Start never waits for it
             with self._lock:
-                if not self._paused.is_set() or self._size is None:
+                if self._size is None:
                     return
                 self._send_card()
 
     def _stop_repeating(self) -> None:
-        self._paused.clear()
-        repeater, self._repeater = self._repeater, None
-        if repeater is not None and repeater is not threading.current_thread():
-            repeater.join(timeout=1.0)
+        with self._lock:
+            self._paused.clear()
+            repeater, self._repeater = self._repeater, None
+        if repeater is not None:
+            thread, stop = repeater
+            stop.set()
+            thread.join(timeout=1.0)  # outside the lock, which the card thread takes to send
 
     def release(self) -> None:
         """Really close the device (the app quits). Idempotent."""

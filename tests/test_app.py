@@ -501,6 +501,58 @@ def test_paused_card_shows_the_avatar_at_rest(backends):
     assert FakeBackend.instances[-1].closed == 1
 
 
+def test_the_paused_card_thread_is_never_joined_before_it_has_started(backends, monkeypatch):
+    """The pipeline stopping pauses the virtual camera (close: the card thread starts) while another
+    thread starts the next run or quits the app (open/release: the card thread is stopped and
+    joined). Here the other thread comes exactly while the card thread is being started: it must
+    wait for it, never fail with "cannot join thread before it is started"."""
+    pyvirtualcam.register_backend("fake", FakeBackend)
+    camera = HoldingVirtualCamera(backend="fake")
+    camera.open(160, 90, 30)
+    real_thread = threading.Thread
+    reached = threading.Event()  # the reopening thread got as far as it can while the card thread starts
+    errors: list[BaseException] = []
+
+    def reopen() -> None:
+        try:
+            camera.open(160, 90, 30)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            reached.set()
+
+    reopener = real_thread(target=reopen, name="reopen", daemon=True)
+
+    class ObservedLock:
+        """The camera's lock, telling when the reopening thread comes to wait on it."""
+
+        def __init__(self, lock) -> None:
+            self.lock = lock
+
+        def __enter__(self):
+            if threading.current_thread() is reopener:
+                reached.set()
+            return self.lock.__enter__()
+
+        def __exit__(self, *exc):
+            return self.lock.__exit__(*exc)
+
+    class CardThread(real_thread):
+        def start(self) -> None:
+            if self.name == "avatarcam-paused-card":
+                reopener.start()
+                assert reached.wait(5.0)
+            super().start()
+
+    camera._lock = ObservedLock(camera._lock)
+    monkeypatch.setattr(threading, "Thread", CardThread)
+    camera.close()
+    reopener.join(5.0)
+    assert not reopener.is_alive() and errors == []
+    assert not camera.paused, "the new run took the camera back from the card"
+    camera.release()
+
+
 def test_gui_command_writes_a_screenshot_and_quits(tmp_path):
     import os
     import subprocess
