@@ -214,26 +214,26 @@ def _token_checked(output: WebSocketOutput) -> type[ServerConnection]:
     (``create_connection`` is the hook ``serve`` documents for customising a connection.)"""
 
     class TokenCheckedConnection(ServerConnection):
-        head = b""
-        checked = False
+        _request_head = b""
+        _head_checked = False
 
         def data_received(self, data: bytes) -> None:
-            if self.checked:
+            if self._head_checked:
                 super().data_received(data)
                 return
-            self.head += data
-            end = min((i for i in (self.head.find(b"\r\n\r\n"), self.head.find(b"\n\n")) if i >= 0), default=-1)
-            if end < 0 and len(self.head) <= MAX_REQUEST_HEAD_BYTES:
+            head = self._request_head = self._request_head + data
+            ends = [i for i in (head.find(b"\r\n\r\n"), head.find(b"\n\n")) if i >= 0]
+            if not ends and len(head) <= MAX_REQUEST_HEAD_BYTES:
                 return  # the rest of the head is still on its way
-            head, self.head, self.checked = self.head, b"", True
-            if end < 0:
-                self.refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "avatarcam: request head too large\n")
-            elif not output.accepts(head[:end]):
-                self.refuse(HTTPStatus.UNAUTHORIZED, UNAUTHORIZED_TEXT)
+            self._request_head, self._head_checked = b"", True
+            if not ends:
+                self._refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "avatarcam: request head too large\n")
+            elif not output.accepts(head[:min(ends)]):
+                self._refuse(HTTPStatus.UNAUTHORIZED, UNAUTHORIZED_TEXT)
             else:
                 super().data_received(head)
 
-        def refuse(self, status: HTTPStatus, text: str) -> None:
+        def _refuse(self, status: HTTPStatus, text: str) -> None:
             # The library's own response; then the connection closes once the answer is sent, without
             # waiting for the client to hang up.
             self.protocol.send_response(self.protocol.reject(status, text))
