@@ -18,6 +18,13 @@ What sends, found by reading the installed libraries (mediapipe 1.2.3, onnxrunti
   URL constant is blanked in memory: curl then rejects the empty URL before any name lookup or
   connection. Only that one 32-byte constant is written, and only after checking it byte for byte;
   if the library differs, nothing is written and a warning says so (the no-network test fails then).
+  Elsewhere it is only warned about, because the other wheels send differently (read in mediapipe
+  1.2.3's macOS arm64 and Windows x64 wheels): macOS through NSURLSession, whose URL constant lies in
+  ``__TEXT,__cstring`` (a segment whose maximum protection is r-x: it cannot be made writable), and
+  Windows through WinINet (one copy of the URL, in ``.rdata``). Both take the system's proxy
+  settings, not the ``https_proxy`` variables, so pointing those at a closed port (which does stop
+  the Linux build's libcurl: it then only sends ``CONNECT play.googleapis.com:443`` to that port) is
+  no way out there.
 
 ``keep_everything_local()`` does all of this; call it before onnxruntime is imported, and again once
 mediapipe's tasks are imported (it is idempotent and cheap). ``quiet_native_logs(verbose)`` keeps
