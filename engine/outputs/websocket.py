@@ -27,7 +27,6 @@ from engine.errors import AvatarcamError
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_HEAD_BYTES = 16 * 1024  # a WebSocket upgrade request is a few hundred bytes
-UNAUTHORIZED_TEXT = "avatarcam: missing or wrong token\n"
 
 
 def is_loopback(host: str) -> bool:
@@ -189,7 +188,7 @@ def token_offered(head: bytes) -> bytes:
     """The token in a raw request head, read leniently (any bytes, any line ending): the
     Authorization header's Bearer credentials if there are any, else the ``token`` query parameter."""
     request_line, *header_lines = head.replace(b"\r\n", b"\n").split(b"\n")
-    target = request_line.split(b" ")[1] if request_line.count(b" ") >= 1 else b""
+    target = (request_line.split(b" ") + [b""])[1]  # "GET /?token=... HTTP/1.1"
     offered = b""
     for pair in target.partition(b"?")[2].split(b"&"):
         name, _, value = pair.partition(b"=")
@@ -229,7 +228,7 @@ def _token_checked(output: WebSocketOutput) -> type[ServerConnection]:
             if not ends:
                 self._refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "avatarcam: request head too large\n")
             elif not output.accepts(head[:min(ends)]):
-                self._refuse(HTTPStatus.UNAUTHORIZED, UNAUTHORIZED_TEXT)
+                self._refuse(HTTPStatus.UNAUTHORIZED, "avatarcam: missing or wrong token\n")
             else:
                 super().data_received(head)
 
