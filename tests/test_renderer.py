@@ -341,3 +341,30 @@ def test_default_avatar_loads_and_renders() -> None:
     assert 0.05 < mask.mean() < 0.95
     rows = np.flatnonzero(mask.any(axis=1))
     assert rows[0] < 0.4 * SMALL.height  # the head is in the upper part of the frame
+
+
+def _two_joint_box(slots: tuple[int, int]) -> Avatar:
+    """A box bound half to a root joint and half to a joint turned 90 degrees, the two weights stored
+    in ``slots`` of the four (exporters leave zero weights between used slots)."""
+    p, n, _, i, _ = grid_box((-0.5, 0, -0.5), (0.5, 1, 0.5), 2)
+    count = len(p)
+    joints, weights = np.zeros((count, 4), np.uint16), np.zeros((count, 4), np.float32)
+    joints[:, slots[1]] = 1
+    weights[:, slots[0]] = weights[:, slots[1]] = 0.5
+    prim = Primitive(positions=p.astype(np.float32), normals=n.astype(np.float32), indices=i, material=Material(),
+                     morph_positions=np.zeros((0, count, 3), np.float32),
+                     morph_normals=np.zeros((0, count, 3), np.float32), joints=joints, weights=weights)
+    nodes = (Node(name="Root", children=(1,)), Node(name="Turned", parent=0, rotation=roll(90)), Node(name="M", mesh=0, skin=0))
+    skin = Skin(name="s", joints=(0, 1), inverse_bind_matrices=np.tile(np.eye(4), (2, 1, 1)))
+    return Avatar(nodes=nodes, meshes=(Mesh("m", (prim,)),), skins=(skin,), scene_roots=(0, 2))
+
+
+def test_skin_weights_count_in_whichever_slots_they_are_stored() -> None:
+    """Two influences stored in slots 0 and 3 skin exactly like the same two in slots 0 and 1: the
+    two-joint shader variant must not drop the weight in slot 3."""
+    images = []
+    for slots in ((0, 1), (0, 3)):
+        with AvatarRenderer(_two_joint_box(slots), SMALL) as renderer:
+            images.append(renderer.render(NEUTRAL))
+    np.testing.assert_array_equal(images[0], images[1])
+    assert foreground(images[0]).any()

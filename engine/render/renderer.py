@@ -208,6 +208,13 @@ class _ProgramCache:
         self._programs = {}
 
 
+def _heaviest_first(joints: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each vertex's joint/weight pairs sorted by weight, heaviest first: the 1- and 2-joint shader
+    variants read the leading slots, and exporters may store a weight after a zero one."""
+    order = np.argsort(-weights, axis=1, kind="stable")
+    return np.take_along_axis(joints, order, axis=1), np.take_along_axis(weights, order, axis=1)
+
+
 def _influences(prim: Primitive) -> int:
     """How many joints the busiest vertex uses, rounded to a compiled variant (1, 2 or 4)."""
     count = int(np.count_nonzero(prim.weights > 0, axis=1).max()) if prim.vertex_count else 1
@@ -244,7 +251,7 @@ class _GpuPrimitive:
         static["uv"] = prim.uv0 if prim.uv0 is not None else 0.0
         static["color"] = prim.colors if prim.colors is not None else 1.0
         if influences:
-            static["joints"], static["weights"] = prim.joints, prim.weights
+            static["joints"], static["weights"] = _heaviest_first(prim.joints, prim.weights)
         self.vbo_dynamic = ctx.buffer(self.morph.base.tobytes(), dynamic=self.morph.active)
         self.vbo_static = ctx.buffer(static.tobytes())
         self.ibo = ctx.buffer(prim.indices.tobytes())
