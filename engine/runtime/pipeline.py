@@ -8,7 +8,10 @@ Output clock (engine/runtime/output_clock.py): a fresh perception result is rend
 it exists, whatever the camera's rate (15, 24, 25, 30, 60 fps or jittery), and the gaps between
 results are filled on schedule with the newest, still-animating state, so the virtual camera gets
 the output rate, never starves and never gets two frames closer than half a period. The clock's
-grid is re-phased to the arrivals within a bound that keeps the long-run rate exact.
+grid is re-phased to the arrivals within a bound that keeps the long-run rate exact. A filler is
+drawn only where its render is over before the next camera frame is tracked; otherwise (24/25 fps
+cameras) the last frame is sent again, unless a voice frame or a new look waits to be shown. A camera
+faster than the output is tracked at the output rate (``TrackingGate``).
 ``start`` and ``stop`` are idempotent; ``stop`` closes the source first, releasing the camera at
 once, then winds the other threads down.
 """
