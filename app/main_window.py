@@ -410,6 +410,8 @@ class MainWindow(QMainWindow):
                            emotion=s.allowed("emotion"), expressiveness=s.expressiveness,
                            microphone=s.microphone if s.allowed("microphone") else None,
                            websocket=str(s.websocket_port) if s.allowed("websocket") else None,
+                           speak=s.allowed("speak") and s.allowed("websocket"),
+                           speech_output=None if s.speech_output == "none" else s.speech_output,
                            vmc=s.vmc_target if s.allowed("vmc") else None,
                            enhance=Path(s.enhance).expanduser() if s.enhance else None,
                            **({"background": parse_colour(s.background)} if s.background else {}))
@@ -428,6 +430,9 @@ class MainWindow(QMainWindow):
                              "use your face, or <a href='demo'>try the demo</a>.", "info")
             return
         self.hide_banner()
+        if self.settings.allowed("speak") and not self.settings.allowed("websocket"):
+            self.show_banner("The speak API runs on the WebSocket stream, which is off: switch it on in "
+                             "<a href='privacy'>Privacy</a> to let programs make the avatar speak.", "info")
         self.bridge.virtual_camera.set_device(self.settings.virtual_camera_device or None)
         self.bridge.start(self.run_spec(), record_to=self.recording_path)
         self._set_busy(True)
@@ -718,6 +723,8 @@ class MainWindow(QMainWindow):
             return
         if key in ("websocket", "vmc") and session is not None:
             session.close_stream(DataStream(key))  # the stream closes now; the avatar keeps running
+        if key in ("websocket", "speak") and session is not None:
+            session.stop_speaking()  # silent now; the speak API runs on the WebSocket
         bridge = self.bridge
         uses_camera = bridge.device_open or (bridge.session is not None and bridge.spec is not None
                                              and bridge.spec.source is SourceKind.CAMERA)

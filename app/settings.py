@@ -22,6 +22,8 @@ CONSENTS: tuple[tuple[str, str, str], ...] = (
     ("microphone", "Microphone", "Listen for speech to drive lip-sync and voice emotion. Audio is never stored."),
     ("emotion", "Emotion analysis", "Estimate your emotion from face and voice to colour the avatar's expression."),
     ("websocket", "WebSocket stream", "Send avatar and emotion data to programs on this computer (localhost)."),
+    ("speak", "Speak API", "Let programs on this computer (an assistant, a meeting bot) make the avatar say their "
+     "audio, played on the speech output chosen in Settings. Runs on the WebSocket stream, with its token."),
     ("vmc", "VMC protocol", "Send the avatar's pose over the network to VSeeFace, Warudo or VNyan."),
     ("recording", "Recording to file", "Save the avatar video (not your camera picture) as an MP4 file."),
 )
@@ -64,6 +66,7 @@ class AppSettings:
     recording_folder: str = ""  # "" = the user's videos folder
     websocket_port: int = 8765  # the WebSocket stream listens on 127.0.0.1 at this port
     vmc_target: str = "127.0.0.1:39539"  # where the VMC stream goes (VSeeFace's default port)
+    speech_output: str = ""  # where the speak API's audio plays: "" the default output, "none" nowhere, or a name
     enhance: str = ""  # an enhancement model (docs/ENHANCE.md) run on every frame; "" = off
 
     def allowed(self, key: str) -> bool:

@@ -187,11 +187,21 @@ class SettingsDialog(QDialog):
         form.addRow("Frame rate", self.fps_box)
         self.microphone_box = QComboBox()
         self.microphone_box.addItem("System default", "")
-        for name in _microphones():
+        for name in _audio_devices("max_input_channels"):
             self.microphone_box.addItem(name, name)
         self.microphone_box.setCurrentIndex(max(0, self.microphone_box.findData(self.settings.microphone)))
         self.microphone_box.currentIndexChanged.connect(self._microphone_changed)
         form.addRow("Microphone", self.microphone_box)
+        # Where the speak API's audio plays: a virtual microphone (a PulseAudio null sink, VB-Cable,
+        # BlackHole) makes it the meeting's microphone (docs/TALKING.md).
+        self.speech_output_box = QComboBox()
+        self.speech_output_box.addItem("System default", "")
+        for name in _audio_devices("max_output_channels"):
+            self.speech_output_box.addItem(name, name)
+        self.speech_output_box.addItem("Nowhere (lip-sync only)", "none")
+        self.speech_output_box.setCurrentIndex(max(0, self.speech_output_box.findData(self.settings.speech_output)))
+        self.speech_output_box.currentIndexChanged.connect(self._speech_output_changed)
+        form.addRow("Speech output", self.speech_output_box)
         self.output_edit = QLineEdit(self.settings.virtual_camera_device)
         self.output_edit.setPlaceholderText("automatic (e.g. /dev/video10)")
         self.output_edit.editingFinished.connect(self._output_changed)
@@ -215,6 +225,10 @@ class SettingsDialog(QDialog):
 
     def _microphone_changed(self) -> None:
         self.settings.microphone = self.microphone_box.currentData()
+        self._save()
+
+    def _speech_output_changed(self) -> None:
+        self.settings.speech_output = self.speech_output_box.currentData()
         self._save()
 
     def _output_changed(self) -> None:
@@ -322,10 +336,12 @@ class SettingsDialog(QDialog):
             self.window.set_stop_shortcut(text)
 
 
-def _microphones() -> list[str]:
+def _audio_devices(channels: str) -> list[str]:
+    """Names of the sound devices with ``channels`` ("max_input_channels": microphones,
+    "max_output_channels": outputs); none when PortAudio is missing."""
     try:
         import sounddevice
 
-        return [d["name"] for d in sounddevice.query_devices() if d["max_input_channels"] > 0]
+        return [d["name"] for d in sounddevice.query_devices() if d[channels] > 0]
     except Exception:
         return []

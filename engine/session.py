@@ -239,6 +239,19 @@ class Session:
         if self.pipeline.outputs is not None:
             self.pipeline.outputs.close_stream(stream)
 
+    def stop_speaking(self) -> None:
+        """Switch the speak API off (consent withdrawn): the avatar falls silent now, the speech
+        output and the barge-in microphone are released, and later speak requests are ignored;
+        the data stream stays."""
+        speaking, self.speaking = self.speaking, None
+        if speaking is None:
+            return
+        outputs = self.pipeline.outputs
+        if outputs is not None and isinstance(outputs.websocket, SpeakServer):
+            outputs.websocket.control = None
+        speaking.stop("speak API switched off")
+        speaking.close()
+
     def stop_microphone(self) -> None:
         """Release the microphone now (consent withdrawn); the video keeps running."""
         microphone, self._microphone = self._microphone, None

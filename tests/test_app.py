@@ -258,7 +258,7 @@ def test_consent_starts_all_off_and_every_switch_is_kept(qtbot, app_env):
     window = make_window(qtbot, app_env)
     window.settings.consent = dict.fromkeys(CONSENT_KEYS, False)
     dialog = window.open_consent(first_run=True)
-    assert set(dialog.toggles) == {"camera", "microphone", "emotion", "websocket", "vmc", "recording"}
+    assert set(dialog.toggles) == {"camera", "microphone", "emotion", "websocket", "speak", "vmc", "recording"}
     assert not any(box.isChecked() for box in dialog.toggles.values())
     texts = " ".join(label.text() for label in dialog.findChildren(type(window.output_status)))
     assert "nothing is sent" in texts and "on this computer" in texts
@@ -267,7 +267,7 @@ def test_consent_starts_all_off_and_every_switch_is_kept(qtbot, app_env):
     dialog.accept()
     saved = AppSettings.load(app_env / "config" / "settings.json")
     assert saved.first_run_done
-    assert [saved.allowed(k) for k in CONSENT_KEYS] == [False, True, True, True, True, False]
+    assert [saved.allowed(k) for k in CONSENT_KEYS] == [False, True, True, True, False, True, False]
     window.close()
 
 
@@ -643,3 +643,33 @@ def test_the_enhancement_setting_reaches_the_session_and_is_off_by_default(qtbot
     assert window.run_spec().enhance == Path("~/me.onnx").expanduser()
     window.settings.save(app_env / "settings.json")
     assert AppSettings.load(app_env / "settings.json").enhance == "~/me.onnx"
+
+
+def test_the_speak_api_follows_its_consent_switch(qtbot, app_env):
+    """Speak API on (with the WebSocket it runs on): another program can make the avatar speak; the
+    switch turned off silences it at once and ignores later requests, while the stream goes on."""
+    window = make_window(qtbot, app_env, websocket=True, speak=True)
+    window.settings.websocket_port = 0  # any free port
+    window.settings.speech_output = "none"  # no sound device here: lip-sync only
+    qtbot.mouseClick(window.demo_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.bridge.session is not None and window.bridge.session.running, timeout=15_000)
+    session = window.bridge.session
+    assert session.spec.speak and session.speaking is not None
+    assert session.pipeline.outputs.websocket.control is session.speaking
+    assert any("Speak API on" in line for line in session.stream_endpoints())
+    qtbot.waitUntil(lambda: session.stats().speech_state == "idle", timeout=5_000)
+    dialog = window.open_consent()
+    qtbot.mouseClick(dialog.toggles["speak"], Qt.MouseButton.LeftButton, pos=_checkbox_point(dialog.toggles["speak"]))
+    assert session.speaking is None and session.stats().speech_state is None
+    assert session.pipeline.outputs.websocket is not None, "the data stream stays"
+    assert session.pipeline.outputs.websocket.control is None, "speak requests are ignored from now on"
+    dialog.close()
+    window.close()
+
+
+def test_the_speak_api_needs_the_websocket_stream(qtbot, app_env):
+    window = make_window(qtbot, app_env, speak=True)
+    assert not window.run_spec().speak
+    qtbot.mouseClick(window.demo_button, Qt.MouseButton.LeftButton)
+    assert "speak API runs on the WebSocket stream" in window.banner.text()
+    window.close()
