@@ -103,11 +103,11 @@ def format_rates(result: dict) -> str:
     lines = [f"avatarcam bench --rates: {first['source'].rsplit(' at ', 1)[0]} -> "
              f"{first['size']}@{first['fps']:g}, {first['sink']}", "",
              f"  {'camera':>7}{'measured':>10}{'e2e p50':>9}{'e2e p95':>9}{'hold p50':>10}{'hold p95':>10}"
-             f"{'fps out':>9}{'missed':>8}{'cpu':>7}"]
+             f"{'fps out':>9}{'missed':>8}{'reused':>8}{'cpu':>7}"]
     for r in runs:
         lines.append(f"  {r['camera_fps']:>7g}{r.get('source_fps', 0):>10.2f}{r.get('e2e_ms_p50', 0):>9.1f}"
                      f"{r.get('e2e_ms_p95', 0):>9.1f}{r.get('hold_ms_p50', 0):>10.1f}{r.get('hold_ms_p95', 0):>10.1f}"
-                     f"{r['fps_out']:>9.2f}{r['frames_missed']:>8}{r['cpu_cores']:>7.2f}")
+                     f"{r['fps_out']:>9.2f}{r['frames_missed']:>8}{r.get('frames_reused', 0):>8}{r['cpu_cores']:>7.2f}")
     checks = result["acceptance"]
     lines += ["", f"  e2e p95 within {P95_SPREAD_MS:g} ms of the 30 fps run: "
                   f"{_verdict(checks['p95_within_3_ms'])} (spread {checks['p95_spread_ms']} ms)",
