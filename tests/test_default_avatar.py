@@ -16,7 +16,9 @@ import numpy as np
 import pygltflib as gl
 import pytest
 
+from engine.avatar.generator import EYE_SHIFT, IDENTITY_GAIN
 from engine.vocabulary.arkit import ARKIT_BLENDSHAPES
+from engine.vocabulary.looks import IDENTITY_MORPHS, IdentityMorph
 
 REPO = Path(__file__).resolve().parents[1]
 ASSET = REPO / "assets" / "default_avatar.glb"
@@ -193,13 +195,13 @@ def test_eyes_sit_in_their_nodes(avatar: Avatar) -> None:
     assert left[2] + r.min() > near[:, 2].max()
 
 
-def test_face_mesh_has_the_52_arkit_targets(avatar: Avatar) -> None:
+def test_face_mesh_has_the_52_arkit_targets_then_the_identity_targets(avatar: Avatar) -> None:
     face = next(m for m in avatar.gltf.meshes if m.name == "Face")
     names = face.extras["targetNames"]
-    assert len(names) == 52 and set(names) == set(ARKIT_BLENDSHAPES)
-    assert face.weights == [0.0] * 52
+    assert names == list(ARKIT_BLENDSHAPES) + list(IDENTITY_MORPHS), "VRM binds the ARKit targets by index"
+    assert face.weights == [0.0] * len(names)
     for p in face.primitives:
-        assert len(p.targets) == 52
+        assert len(p.targets) == len(names)
         assert all(set(t) == {"POSITION", "NORMAL"} for t in p.targets)
     for mesh in avatar.gltf.meshes:
         for p in mesh.primitives:
@@ -450,6 +452,54 @@ def test_normal_deltas_follow_the_shape(avatar: Avatar) -> None:
         assert np.isfinite(nd).all()
         if p.material == "Skin":
             assert np.abs(nd).max() > 0.05 and np.abs(rest[p.pos[:, 1] < 1.55]).max() < 1e-6
+
+
+# ------------------------------------------------------------------------------------------------
+# Identity shapes
+# ------------------------------------------------------------------------------------------------
+def skin_near(avatar: Avatar, weights: dict[str, float], x: float, y: float, z_min: float = -1.0) -> np.ndarray:
+    """The skin point nearest (x, y) on the face side (the outermost one when several are near)."""
+    skin = [p for p in avatar.face if p.part == "skin" and p.material == "Skin"][0]
+    rest, now = skin.pos, skin.at(weights)
+    near = np.nonzero((np.hypot(rest[:, 0] - x, rest[:, 1] - y) < 0.004) & (rest[:, 2] > z_min))[0]
+    return now[near[np.argmax(rest[near, 2])]]
+
+
+def width_at(avatar: Avatar, weights: dict[str, float], x: float, y: float, z_min: float = -1.0) -> float:
+    return float(skin_near(avatar, weights, x, y, z_min)[0] - skin_near(avatar, weights, -x, y, z_min)[0])
+
+
+def test_identity_shapes_change_their_proportion_by_their_gain(avatar: Avatar) -> None:
+    """Each identity shape at weight 1 changes the distance the photo measures by about its gain
+    (so a face 8 % wider than average gets idFaceWidth 1); at -1 the other way."""
+    eye = avatar.world["LeftEye"]
+    spots = {  # the avatar's counterparts of the landmarks engine.perception.appearance measures
+        IdentityMorph.FACE_WIDTH: lambda w: width_at(avatar, w, 0.072, 1.575, -0.02),
+        IdentityMorph.JAW_WIDTH: lambda w: width_at(avatar, w, 0.052, 1.512, 0.0),
+        IdentityMorph.NOSE_WIDTH: lambda w: width_at(avatar, w, 0.0112, 1.5575, 0.06),
+        IdentityMorph.NOSE_LENGTH: lambda w: float(np.linalg.norm(skin_near(avatar, w, 0.0, 1.600, 0.06)
+                                                                  - skin_near(avatar, w, 0.0, 1.553, 0.06))),
+        IdentityMorph.EYE_SPACING: lambda w: (width_at(avatar, w, eye[0] - 0.0141, eye[1], 0.04)
+                                              / width_at(avatar, w, eye[0] + 0.0141, eye[1], 0.04)),
+    }
+    for name, measure in spots.items():
+        rest, up, down = measure({}), measure({name: 1.0}), measure({name: -1.0})
+        change = up / rest - 1.0
+        assert IDENTITY_GAIN[name] * 0.75 < change < IDENTITY_GAIN[name] * 1.3, (name, change)
+        assert down < rest, name
+
+
+def test_identity_shapes_keep_clear_of_what_they_do_not_change(avatar: Avatar) -> None:
+    for name in IDENTITY_MORPHS:
+        pos, d = moved(avatar, name)
+        assert np.linalg.norm(d, axis=1).max() < 0.01, f"{name} moves too far"
+        assert pos[:, 1].max() < 1.67, f"{name} reaches under the hair"
+        parts = {p.part for p in avatar.face if np.abs(p.deltas[name]).max() > 1e-6}
+        assert not parts & {"teeth_upper", "teeth_lower", "tongue"}, name
+        if name != IdentityMorph.EYE_SPACING:
+            assert not any(part.startswith("lid_") for part in parts), f"{name} moves the eyelids off the eyes"
+    lids = avatar.concat("delta", "lid_L", IdentityMorph.EYE_SPACING)
+    assert np.allclose(lids, [EYE_SHIFT, 0.0, 0.0]), "the lids move with the eye node"
 
 
 def test_script_regenerates_the_asset(tmp_path: Path) -> None:
