@@ -13,3 +13,14 @@ MODELS_DIR: Path = PROJECT_ROOT / "models"
 # Read-only test material beside a source checkout (never shipped, never committed).
 SHARED_DIR: Path = PROJECT_ROOT.parent / "shared"
 DEFAULT_AVATAR: Path = ASSETS_DIR / "default_avatar.glb"
+
+
+def user_data_dir() -> Path:
+    """The user's avatarcam data folder (made avatars, the gallery's looks, downloaded models):
+    ``$AVATARCAM_DATA_DIR`` when set, else the platform's user data folder."""
+    import os
+
+    import platformdirs
+
+    env = os.environ.get("AVATARCAM_DATA_DIR")
+    return Path(env) if env else Path(platformdirs.user_data_dir("avatarcam"))

@@ -405,23 +405,30 @@ def cmd_say(args: argparse.Namespace) -> int:
 
 
 def cmd_avatar_from_photo(args: argparse.Namespace) -> int:
-    """The default avatar with the skin, hair and eye colours of the face in a photo."""
-    from engine.avatar.personalise import Look, personalise
-    from engine.paths import DEFAULT_AVATAR
-    from engine.perception.appearance import appearance_from_photo
+    """The generated avatar with the colours, hair length and face proportions of the face in a photo."""
+    from engine.avatar.looks import avatar_from_photo, identity_weights
 
-    if args.out.suffix.lower() != ".glb":
-        raise AvatarcamError(f"'{args.out}' does not end in .glb.", "Name the avatar to write like me.glb.")
-    found = appearance_from_photo(args.photo, face_model_path())
-    proportions = {"face_height": found.face_height, "jaw_width": found.jaw_width, "nose_width": found.nose_width,
-                   "eye_spacing": found.eye_spacing}
-    personalise(DEFAULT_AVATAR, args.out, Look(found.skin, found.hair, found.eyes, proportions))
+    found = avatar_from_photo(args.photo, args.out, face_model_path())
 
     def hex_of(rgb: tuple[float, float, float]) -> str:
         return "#" + "".join(f"{round(v * 255):02x}" for v in rgb)
 
-    print(f"{args.out}: skin {hex_of(found.skin)}, hair {hex_of(found.hair)}, eyes {hex_of(found.eyes)} "
-          f"(use it with --avatar {args.out})", file=sys.stderr)
+    shape = ", ".join(f"{name} {weight:+.2f}" for name, weight in identity_weights(found.proportions).items())
+    print(f"{args.out}: skin {hex_of(found.skin)}, hair {hex_of(found.hair)} ({found.hair_length}), "
+          f"eyes {hex_of(found.eyes)}; {shape} (use it with --avatar {args.out})", file=sys.stderr)
+    return 0
+
+
+def cmd_avatar_gallery(args: argparse.Namespace) -> int:
+    """Build the gallery's looks (once; later calls list them)."""
+    from engine.avatar.looks import GALLERY, ensure_gallery
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rlooks ready: {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+    paths = ensure_gallery(progress)
+    for look, path in zip(GALLERY, paths):
+        print(f"{path}  {look.title}")
     return 0
 
 
@@ -564,10 +571,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     avatar = sub.add_parser("avatar", help="make avatars")
     avatar_sub = avatar.add_subparsers(dest="avatar_command", required=True)
-    from_photo = avatar_sub.add_parser("from-photo", help="the default avatar with the skin, hair and eye colours of a photo's face")
+    from_photo = avatar_sub.add_parser("from-photo", help="an avatar with the colours, hair length and face proportions of a photo's face")
     from_photo.add_argument("photo", type=Path, metavar="PHOTO.jpg")
     from_photo.add_argument("--out", type=Path, required=True, metavar="AVATAR.glb")
     from_photo.set_defaults(func=cmd_avatar_from_photo)
+    gallery = avatar_sub.add_parser("gallery", help="build the gallery of ready-made looks (the app's avatar picker offers them)")
+    gallery.set_defaults(func=cmd_avatar_gallery)
 
     lipsync = sub.add_parser("lipsync", help="audio file -> mouth controls and visemes every 10 ms")
     lipsync.add_argument("--audio", type=Path, required=True, metavar="PATH", help="WAV/MP3/FLAC, or a video with audio")
