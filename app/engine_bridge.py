@@ -130,11 +130,13 @@ class EngineBridge(QObject):
         """Load ``path`` off the UI thread; ``avatarChecked(path, reason, rig)`` tells the result."""
         def check() -> None:
             from engine.avatar import load_avatar
+            from engine.avatar.looks import resolve
             from engine.avatar.retarget import AvatarBinding
             from engine.paths import DEFAULT_AVATAR
 
-            try:
-                avatar = load_avatar(DEFAULT_AVATAR if path in ("", "default") else Path(path))
+            try:  # a gallery look is built here on first use (seconds), off the UI thread
+                file = DEFAULT_AVATAR if path in ("", "default") else resolve(path) or Path(path)
+                avatar = load_avatar(file)
                 self.avatarChecked.emit(path, "", AvatarBinding(avatar).describe())
             except AvatarcamError as exc:
                 self.avatarChecked.emit(path, str(exc), "")

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.avatar.looks import GALLERY, LOOK_PREFIX
 from engine.calibration import Calibration
 from engine.errors import AvatarcamError
 from engine.outputs.hub import DataStream
@@ -48,11 +49,13 @@ from .gc_policy import collect_on_ui_thread
 from .global_hotkey import GlobalHotkey
 from .indicator import RecordingIndicator, TrayController, app_icon
 from .overlay import overlay_lines, paint_overlay
+from .photo_avatar import PHOTO_FILTER, PhotoAvatarDialog
 from .settings import BACKGROUNDS, AppSettings
 
 log = logging.getLogger(__name__)
 AVATAR_SUFFIXES = (".glb", ".gltf", ".vrm")
 TITLE = "avatarcam"
+FROM_PHOTO, FROM_PHOTO_ENTRY = "from-photo", "Make an avatar from a photo…"
 
 STYLE = """
 QMainWindow, QDialog { background: #16181d; }
@@ -417,7 +420,11 @@ class MainWindow(QMainWindow):
                            **({"background": parse_colour(s.background)} if s.background else {}))
 
     def _avatar_path(self) -> Path:
-        return DEFAULT_AVATAR if self.settings.avatar in ("", "default") else Path(self.settings.avatar)
+        from engine.avatar.looks import resolve
+
+        if self.settings.avatar in ("", "default"):
+            return DEFAULT_AVATAR
+        return resolve(self.settings.avatar) or Path(self.settings.avatar)
 
     def add_file_source(self, kind: str, path: str | Path) -> None:
         """Offer a video file or still image as the source (``gui --video/--image``) and select it."""
@@ -584,6 +591,10 @@ class MainWindow(QMainWindow):
         self.avatar_box.blockSignals(True)
         self.avatar_box.clear()
         self.avatar_box.addItem("Default avatar", "default")
+        for look in GALLERY:
+            self.avatar_box.addItem(look.title, LOOK_PREFIX + look.key)
+        self.avatar_box.addItem(FROM_PHOTO_ENTRY, FROM_PHOTO)
+        self.avatar_box.insertSeparator(self.avatar_box.count())
         for path in self.settings.recent_avatars:
             self.avatar_box.addItem(Path(path).name, path)
             self.avatar_box.setItemData(self.avatar_box.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
@@ -592,7 +603,25 @@ class MainWindow(QMainWindow):
         self.avatar_box.blockSignals(False)
 
     def _avatar_chosen(self, index: int) -> None:
-        self.load_avatar(self.avatar_box.itemData(index))
+        choice = self.avatar_box.itemData(index)
+        if choice == FROM_PHOTO:
+            self._fill_avatars()  # the current avatar stays selected until a new one is accepted
+            self.make_avatar_from_photo()
+        else:
+            self.load_avatar(choice)
+
+    def make_avatar_from_photo(self, photo: str | None = None) -> None:
+        """Ask for a photo (unless given), then build its avatar with a preview to accept."""
+        from engine.avatar.looks import made_avatar_path
+
+        if photo is None:
+            photo, _ = QFileDialog.getOpenFileName(self, "Choose a photo of your face", str(Path.home()), PHOTO_FILTER)
+        if not photo:
+            return
+        dialog = PhotoAvatarDialog(Path(photo), made_avatar_path(), self)
+        dialog.accepted.connect(lambda: self.load_avatar(str(dialog.avatar_path)))
+        self.photo_dialog = dialog
+        dialog.open()
 
     def open_avatar_dialog(self) -> None:
         # FLAME may not be shipped: the filter names where to get it (the file's .pkl or .npz).
@@ -610,7 +639,8 @@ class MainWindow(QMainWindow):
     def load_avatar(self, path: str) -> None:
         """Check ``path`` off the UI thread; on success use it (restarting if running), else say why."""
         self._avatar_pending = path
-        self.show_banner(f"Loading {Path(path).name if path != 'default' else 'the default avatar'}…", "info")
+        name = self.avatar_box.itemText(self.avatar_box.findData(path)) if path.startswith(LOOK_PREFIX) else Path(path).name
+        self.show_banner(f"Loading {name if path != 'default' else 'the default avatar'}…", "info")
         self.bridge.check_avatar(path)
 
     def _avatar_checked(self, path: str, error: str, rig: str) -> None:
@@ -624,7 +654,8 @@ class MainWindow(QMainWindow):
         self.hide_banner()
         self.settings.avatar = path
         self._show_rig(self._avatar_path(), rig)
-        self.settings.add_recent(path)
+        if not path.startswith(LOOK_PREFIX):  # the gallery's looks are always listed
+            self.settings.add_recent(path)
         self._save()
         self._fill_avatars()
         self.bridge.change_look(avatar=self._avatar_path())  # the camera stays open

@@ -13,6 +13,7 @@ import av
 import numpy as np
 import pytest
 import pyvirtualcam
+from conftest import needs_gl, shared_file
 from fakes import FakeBackend, FakeCameraFaces
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
@@ -673,3 +674,56 @@ def test_the_speak_api_needs_the_websocket_stream(qtbot, app_env):
     qtbot.mouseClick(window.demo_button, Qt.MouseButton.LeftButton)
     assert "speak API runs on the WebSocket stream" in window.banner.text()
     window.close()
+
+
+@needs_gl
+def test_avatar_picker_offers_the_gallery_and_makes_an_avatar_from_a_photo(qtbot, app_env, monkeypatch, face_model):
+    from app.main_window import FROM_PHOTO
+    from engine.avatar.looks import GALLERY
+
+    data = app_env / "data"
+    monkeypatch.setenv("AVATARCAM_DATA_DIR", str(data))
+    window = make_window(qtbot, app_env)
+    box = window.avatar_box
+    titles = [box.itemText(i) for i in range(box.count())]
+    assert [look.title for look in GALLERY] == titles[1:1 + len(GALLERY)]
+    assert "Make an avatar from a photo…" in titles
+    # a gallery look: built on first use, then worn
+    box.setFocus()
+    with qtbot.waitSignal(window.bridge.avatarChecked, timeout=60_000):
+        qtbot.keyClick(box, Qt.Key.Key_Down)
+    assert window.settings.avatar == f"look:{GALLERY[0].key}" and box.currentData() == window.settings.avatar
+    assert (data / "gallery").is_dir() and window.settings.recent_avatars == []
+    # from a photo: choose it, see the preview, accept
+    photo = shared_file("media/portrait_s0.jpg")
+    monkeypatch.setattr("app.main_window.QFileDialog.getOpenFileName", lambda *a, **k: (str(photo), ""))
+    box.setCurrentIndex(box.findData(FROM_PHOTO) - 1)
+    qtbot.keyClick(box, Qt.Key.Key_Down)
+    dialog = window.photo_dialog
+    assert box.currentData() == f"look:{GALLERY[0].key}", "the picker keeps the worn avatar meanwhile"
+    qtbot.waitUntil(dialog.use_button.isEnabled, timeout=60_000)
+    assert not dialog.preview.pixmap().isNull() and dialog.preview.pixmap().width() > 100
+    assert "short hair" in dialog.status.text()
+    made = list((data / "avatars").glob("*.glb"))
+    assert len(made) == 1
+    with qtbot.waitSignal(window.bridge.avatarChecked, timeout=30_000):
+        qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
+    assert window.settings.avatar == str(made[0]) and box.currentData() == str(made[0])
+    # a photo without a face: one clear line, nothing kept when cancelled
+    wall = app_env / "wall.png"
+    wall.write_bytes(_png(np.full((120, 160, 3), 180, np.uint8)))
+    window.make_avatar_from_photo(str(wall))
+    dialog = window.photo_dialog
+    qtbot.waitUntil(lambda: "No face" in dialog.status.text(), timeout=30_000)
+    assert "\n" not in dialog.status.text() and not dialog.use_button.isEnabled()
+    dialog.reject()
+    assert list((data / "avatars").glob("*.glb")) == made
+    window.close()
+
+
+def _png(image: np.ndarray) -> bytes:
+    import cv2
+
+    ok, data = cv2.imencode(".png", image)
+    assert ok
+    return data.tobytes()

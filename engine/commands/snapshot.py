@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from engine.errors import AvatarcamError
 from engine.output_format import DEFAULT_SIZE
 from engine.paths import DEFAULT_AVATAR
@@ -25,15 +27,26 @@ class SnapshotSpec:
 
 
 def render_snapshot(spec: SnapshotSpec, out: Path, *, report: Callable[[str], None] | None = None) -> Path:
-    """Render ``spec`` to the PNG ``out``; raises ``AvatarcamError`` for unknown names or a bad path.
+    """Render ``spec`` to the PNG ``out``; raises ``AvatarcamError`` for unknown names or a bad path
+    (see :func:`snapshot_image`)."""
+    import cv2
+
+    image = snapshot_image(spec, report=report)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA) if spec.background == "transparent" else image[:, :, ::-1]
+    if not cv2.imwrite(str(out), bgr):
+        raise AvatarcamError(f"Could not write '{out}'.", "Check the folder exists and is writable, and the name ends in .png.")
+    return out
+
+
+def snapshot_image(spec: SnapshotSpec, *, report: Callable[[str], None] | None = None) -> np.ndarray:
+    """Render ``spec`` to an RGB (RGBA when transparent) uint8 image; ``AvatarcamError`` for unknown names.
 
     ARKit names are retargeted onto any avatar through the same ``AvatarBinding`` as ``run`` (a VRM
     turns jawOpen into its ``aa``, a viseme rig into ``viseme_aa``...); the avatar's own morph target
     and expression names are set directly. ``report`` gets one line naming the face rig and what the
     avatar cannot show.
     """
-    import cv2
-
     from engine.avatar import load_avatar
     from engine.avatar.retarget import AvatarBinding
     from engine.packets import AvatarFrame, AvatarPose
@@ -59,9 +72,4 @@ def render_snapshot(spec: SnapshotSpec, out: Path, *, report: Callable[[str], No
     options = RenderOptions(width=spec.size[0], height=spec.size[1], transparent=transparent, framing=spec.framing,
                             **colour)
     with AvatarRenderer(avatar, options) as renderer:
-        image = renderer.render_rgba(pose) if transparent else renderer.render(pose)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    bgr = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA) if transparent else image[:, :, ::-1]
-    if not cv2.imwrite(str(out), bgr):
-        raise AvatarcamError(f"Could not write '{out}'.", "Check the folder exists and is writable, and the name ends in .png.")
-    return out
+        return renderer.render_rgba(pose) if transparent else renderer.render(pose)
