@@ -838,7 +838,7 @@ def build_ponytail() -> Part:
 # goes on down the back. Front edge: the azimuth (from +Z) where it starts, framing the face.
 HANGING_HAIR: dict[HairStyle, tuple[float, float]] = {HairStyle.SHOULDER: (1.455, 1.43),
                                                        HairStyle.LONG: (1.455, 1.24)}
-HANGING_FRONT = np.radians(68.0)
+HANGING_FRONT = np.radians(64.0)
 HANGING_THICKNESS = 0.006
 
 
@@ -849,13 +849,13 @@ def build_hanging_hair(style: HairStyle) -> Part:
     rows, cols = 14, 36
     theta = np.linspace(HANGING_FRONT, 2 * np.pi - HANGING_FRONT, cols)
     theta = np.where(theta > np.pi, theta - 2 * np.pi, theta)
-    top = head_points(sphere_dirs(theta, hairline_angle(theta) - np.radians(9.0)))
+    top = head_points(sphere_dirs(theta, hairline_angle(theta) - np.radians(12.0)))
     radial = normalize(top - HEAD_CENTRE)
-    top = top + radial * 0.010                      # inside the cap's thick edge
+    top = top + radial * 0.014                      # inside the cap's thick edge
     back = smoothstep(np.radians(112.0), np.radians(150.0), np.abs(theta))
     end = side_end + (back_end - side_end) * back
     s = np.linspace(0.0, 1.0, rows)[:, None]
-    flare = (0.012 + 0.040 * back) * s ** 1.4        # out over the neck, and over the back when long
+    flare = (0.018 + 0.034 * back) * s ** 0.8        # out over the neck, and over the back when long
     out_dir = normalize(np.column_stack([np.sin(theta), np.zeros(cols), np.cos(theta) * 1.15]))
     outer = top[None] + out_dir[None] * flare[..., None]
     outer[..., 1] = top[None, :, 1] + (end - top[:, 1])[None] * s
@@ -1360,20 +1360,21 @@ def normals_after(parts: list[Part], offsets: np.ndarray, displaced: np.ndarray)
 
 def write_glb(path: Path, face_parts: list[Part], body_parts: list[Part], rig: Rig,
               shapes: dict[str, np.ndarray], eyeball: dict[str, tuple[np.ndarray, ...]],
-              eyes: dict[str, np.ndarray], colours: dict[str, tuple[float, float, float, float]],
+              eyes: dict[str, np.ndarray], palette: dict[str, tuple[float, float, float, float]],
               rest: np.ndarray, vrm_path: Path | None = None) -> dict[str, int]:
     """Assemble nodes, skin, materials and both meshes; write the GLB (and the VRM 1.0 file when
-    ``vrm_path`` is given); return a few counts. ``rest``: the morphing mesh's rest positions
-    (``rig.pos`` with any identity shapes baked in)."""
+    ``vrm_path`` is given); return a few counts. ``palette``: each material's linear RGBA (only
+    those listed are written); ``rest``: the morphing mesh's rest positions (``rig.pos`` with any
+    identity shapes baked in)."""
     w = GlbWriter()
     g = w.gltf
     mat_index = {}
     for name, (_, rough, double) in MATERIALS.items():
-        if name not in colours:
+        if name not in palette:
             continue
         mat_index[name] = len(g.materials)
         g.materials.append(gl.Material(name=name, doubleSided=double, pbrMetallicRoughness=gl.PbrMetallicRoughness(
-            baseColorFactor=list(colours[name]), metallicFactor=0.0, roughnessFactor=rough),
+            baseColorFactor=list(palette[name]), metallicFactor=0.0, roughnessFactor=rough),
             emissiveFactor=list(CATCH_LIGHT_EMISSIVE) if name == "CatchLight" else None))
 
     # nodes

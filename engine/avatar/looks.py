@@ -13,14 +13,17 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.avatar.generator import IDENTITY_GAIN, Style, build
 from engine.errors import AvatarcamError
 from engine.paths import user_data_dir
-from engine.perception.appearance import Appearance, appearance_from_photo
 from engine.vocabulary.looks import IDENTITY_MORPHS, HairStyle
+
+if TYPE_CHECKING:  # the photo's measurement (MediaPipe) is imported only when a photo is read
+    from engine.perception.appearance import Appearance
 
 GENERATOR_VERSION = 1  # bump when the generator's output changes: the gallery is then rebuilt
 
@@ -138,6 +141,8 @@ def style_from_appearance(found: Appearance) -> Style:
 def avatar_from_photo(photo: Path, out: Path, face_model: Path) -> Appearance:
     """Measure the face in ``photo`` and write its avatar to ``out`` (.glb). Only the avatar is
     written: the photo and its landmarks stay in memory and are dropped."""
+    from engine.perception.appearance import appearance_from_photo
+
     if out.suffix.lower() != ".glb":
         raise AvatarcamError(f"'{out}' does not end in .glb.", "Name the avatar to write like me.glb.")
     found = appearance_from_photo(photo, face_model)

@@ -147,7 +147,7 @@ def _hair_length(image: np.ndarray, points: np.ndarray, seed: tuple[int, int, in
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
 
     def lab_of(rgb: RGB) -> np.ndarray:
-        pixel = np.uint8([[[round(v * 255) for v in rgb]]])
+        pixel = np.array([[[round(v * 255) for v in rgb]]], dtype=np.uint8)
         return cv2.cvtColor(pixel, cv2.COLOR_RGB2LAB).astype(np.float32)[0, 0]
 
     near_hair = np.linalg.norm(lab - lab_of(hair), axis=2)
