@@ -18,6 +18,7 @@ from fakes import FakeBackend, FakeCameraFaces
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QDialogButtonBox
 
 from app.engine_bridge import EngineBridge
 from app.main_window import MainWindow
@@ -717,7 +718,15 @@ def test_avatar_picker_offers_the_gallery_and_makes_an_avatar_from_a_photo(qtbot
     qtbot.waitUntil(lambda: "No face" in dialog.status.text(), timeout=30_000)
     assert "\n" not in dialog.status.text() and not dialog.use_button.isEnabled()
     dialog.reject()
-    assert list((data / "avatars").glob("*.glb")) == made
+    broken = app_env / "broken.jpg"  # not a picture at all
+    broken.write_bytes(b"this is not a JPEG")
+    window.make_avatar_from_photo(str(broken))
+    dialog = window.photo_dialog
+    qtbot.waitUntil(lambda: "broken.jpg" in dialog.status.text(), timeout=30_000)
+    assert "\n" not in dialog.status.text() and not dialog.use_button.isEnabled()
+    qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel), Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible()
+    assert list((data / "avatars").glob("*.glb")) == made, "declined and failed avatars leave nothing behind"
     window.close()
 
 
