@@ -3,7 +3,8 @@
 
 Six expressions (neutral, smile, surprise, jaw open, wink, sad), each at a front and a
 three-quarter view, 480x360, through the same path as ``avatarcam snapshot`` (ARKit controls ->
-``AvatarBinding`` -> ``AvatarRenderer`` with the default options). Deterministic::
+``AvatarBinding`` -> ``AvatarRenderer`` with the default options), and one sheet of the gallery's
+looks (``gallery.png``: each look front and three-quarter, 240x180). Deterministic::
 
     .venv/bin/python assets/render_docs_images.py
 """
@@ -11,15 +12,19 @@ three-quarter view, 480x360, through the same path as ``avatarcam snapshot`` (AR
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from engine.avatar import load_avatar
+from engine.avatar.generator import build
+from engine.avatar.looks import GALLERY
 from engine.avatar.retarget import AvatarBinding
 from engine.packets import (
     AvatarFrame,
@@ -56,7 +61,27 @@ def main() -> int:
                 path = OUT / f"default_{name}_{view}.png"
                 cv2.imwrite(str(path), image[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
                 print(path.relative_to(REPO))
+    render_gallery()
     return 0
+
+
+def render_gallery() -> None:
+    """The gallery's looks side by side: front views on top, three-quarter views below."""
+    rows: dict[str, list[np.ndarray]] = {view: [] for view in VIEWS}
+    with tempfile.TemporaryDirectory() as folder:
+        for look in GALLERY:
+            path = Path(folder) / f"{look.key}.glb"
+            build(path, style=look.style)
+            avatar = load_avatar(path)
+            with AvatarRenderer(avatar, RenderOptions(width=240, height=180)) as renderer:
+                pose = AvatarBinding(avatar).pose(AvatarFrame(t_capture=0.0, sequence=0, controls={}))
+                for view, yaw in VIEWS.items():
+                    rows[view].append(renderer.render(AvatarPose(pose.morph_weights, pose.node_rotations,
+                                                                 view_yaw_deg=yaw)))
+    sheet = np.vstack([np.hstack(images) for images in rows.values()])
+    path = OUT / "gallery.png"
+    cv2.imwrite(str(path), sheet[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    print(path.relative_to(REPO))
 
 
 if __name__ == "__main__":
