@@ -4,6 +4,7 @@ folder, each loading and rendering with the default avatar's controls."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pygltflib as gl
@@ -49,3 +50,18 @@ def test_gallery_has_six_distinct_looks_that_load_and_render(tmp_path, monkeypat
     stamps = [p.stat().st_mtime_ns for p in paths]
     assert ensure_gallery() == paths and [p.stat().st_mtime_ns for p in paths] == stamps
     assert resolve(f"look:{GALLERY[0].key}") == gallery_path(GALLERY[0]) and resolve("default") is None
+
+
+def test_gallery_command_builds_the_looks_and_lists_them(capsys, tmp_path, monkeypatch):
+    from test_cli import run_cli
+
+    import engine.avatar.looks as looks
+
+    monkeypatch.setenv("AVATARCAM_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(looks, "GALLERY", GALLERY[:2])  # two looks are enough to check the command
+    code, out, err = run_cli(capsys, "avatar", "gallery")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert [line.split("  ", 1)[1] for line in lines] == [look.title for look in GALLERY[:2]]
+    assert all(tmp_path in Path(line.split("  ", 1)[0]).parents for line in lines)
+    assert "looks ready: 2/2" in err
