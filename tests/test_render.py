@@ -27,7 +27,7 @@ def mouth_change(path) -> tuple[np.ndarray, np.ndarray]:
     with av.open(str(path)) as container:
         frames = [f.to_ndarray(format="rgb24").astype(np.int16) for f in container.decode(video=0)]
     h, w = frames[0].shape[:2]
-    box = (slice(int(0.47 * h), int(0.58 * h)), slice(int(0.45 * w), int(0.55 * w)))
+    box = (slice(int(0.38 * h), int(0.49 * h)), slice(int(0.45 * w), int(0.55 * w)))  # the default framing's mouth
     reference = frames[0][box]
     change = np.array([np.abs(f[box] - reference).mean() for f in frames])
     return np.arange(len(frames)) / FPS, change
