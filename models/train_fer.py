@@ -88,10 +88,10 @@ def load_dataset(source: Path, cache_dir: Path = Path("/tmp/fer_cache")) -> tupl
     return images, labels, names
 
 
-def pack_dataset(root: Path, path: Path) -> None:
+def pack_dataset(root: Path, path: Path, cache_dir: Path = Path("/tmp/fer_cache")) -> None:
     """One xz-compressed file of the decoded images, labels and names: what a machine without the
     JPEGs (or with another JPEG decoder) trains on, pixel for pixel the same faces."""
-    images, labels, names = load_dataset(root)
+    images, labels, names = load_dataset(root, cache_dir)
     buffer = io.BytesIO()
     np.savez(buffer, images=images, labels=labels, names=np.array(names))
     path.write_bytes(lzma.compress(buffer.getvalue(), preset=9))
