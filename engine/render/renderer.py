@@ -23,7 +23,10 @@ branch:
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -103,6 +106,28 @@ def create_context() -> moderngl.Context:
             errors.append(f"{kwargs.get('backend', 'default')}: {error}")
     raise RenderError("Could not create an OpenGL 3.3 context (" + "; ".join(errors) + ").",
                       "Install Mesa (libegl1, libgl1-mesa-dri) or update your graphics driver.")
+
+
+def _gl_finish_function() -> ctypes._CFuncPtr | None:
+    """``glFinish`` called through ctypes, which lets go of Python's GIL while it waits; None if
+    the OpenGL library cannot be found (then moderngl's own calls wait, holding the GIL)."""
+    name = "opengl32" if sys.platform == "win32" else ctypes.util.find_library("OpenGL" if sys.platform == "darwin" else "GL")
+    try:
+        return ctypes.CDLL(name or "libGL.so.1").glFinish
+    except (OSError, AttributeError):
+        return None
+
+
+# moderngl holds the GIL in every call, and the calls that need the finished picture (the blit
+# FXAA reads, the read-back) wait there for the rasteriser: on llvmpipe ~10 ms per 720p frame in
+# which the tracker's and the voice's Python could not run. Waiting in glFinish first, without the
+# GIL, leaves only the draw calls' own vertex work (~6 ms) holding it.
+_FINISH_WITHOUT_GIL = _gl_finish_function()
+
+
+def _wait_for_the_picture() -> None:
+    if _FINISH_WITHOUT_GIL is not None:
+        _FINISH_WITHOUT_GIL()
 
 
 def _is_software(ctx: moderngl.Context) -> bool:
@@ -615,11 +640,13 @@ class AvatarRenderer:
         if self._fxaa is not None:
             rect = self._avatar_rect(world, view)
             if rect is not None:
+                _wait_for_the_picture()
                 ctx.copy_framebuffer(targets.resolve_texture, targets.resolve)
                 self._fxaa.run(targets.resolve_texture, targets.resolve, rect)
         # RGBA read-back plus an OpenCV channel drop: 0.25 ms at 720p on llvmpipe, against 1.35 ms
         # for GL's own RGBA->RGB conversion (fbo.read(components=3)). The flipped projection makes
         # GL rows image rows.
+        _wait_for_the_picture()
         targets.resolve.read_into(self._staging, components=4, alignment=1)
         return self._staging
 
