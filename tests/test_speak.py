@@ -176,6 +176,32 @@ def test_barge_in_the_users_voice_interrupts_the_avatar(tmp_path):
     assert 0.0 < to_silence <= SILENCE_BAR_S, f"the avatar went on {to_silence:.3f} s after the user started"
 
 
+def test_speech_waits_for_an_output_device_that_falls_behind():
+    """A device that takes the sound at 80 % of real time (it stalls, or its clock is slow): the
+    speech is released for the mouth only as fast as it is heard, so no backlog builds up between
+    the mouth and the sound (before, it grew to the 200 ms the player keeps)."""
+    from engine.capture.speech import MAX_BACKLOG_S, SpeechQueue
+
+    written = []
+    start = time.monotonic()
+
+    def backlog() -> float:
+        return sum(written) / 16000 - 0.8 * (time.monotonic() - start)
+
+    queue = SpeechQueue(play=lambda samples: written.append(len(samples)), backlog=lambda: max(0.0, backlog()))
+    queue.open()
+    queue.speak("u", vowel(1.0), end=True)
+    behind, released = [], []
+    while sum(written) < 16000:
+        chunk = queue.read()
+        assert chunk is not None
+        released.append((time.monotonic(), chunk.t_end))
+        behind.append(backlog())
+    assert max(behind) <= MAX_BACKLOG_S + 0.01 + 0.005, max(behind)  # one chunk over the bar, some jitter
+    # Stamped like a microphone's: each chunk's last sample no later than its release.
+    assert all(t_end <= t + 1e-3 for t, t_end in released)
+
+
 def test_malformed_requests_are_rejected_not_fatal():
     with speak_session(Recorder()) as session:
         url, token = url_of(session)
@@ -277,3 +303,72 @@ def test_speak_barge_in_pulse(pulse_daemon, monkeypatch, tmp_path):  # noqa: F81
     sounding = (blocks > 0.05).sum() / 100  # seconds of 10 ms blocks with sound in them
     print(f"the output device got {sounding:.2f} s of speech")
     assert 0.3 < sounding < 14.0, "the speech (15 s) reached the output device, and stopped early"
+
+
+def test_speak_mouth_follows_the_played_sound_pulse(pulse_daemon, monkeypatch, tmp_path):  # noqa: F811
+    """Mouth vs sound as a meeting would get them: the speech plays into a PulseAudio null sink and is
+    captured back from its monitor (when the sound server really played it), and each output frame's
+    jawOpen is stamped when the frame is handed to the outputs; both on the monotonic clock. Six
+    vowel bursts after silence: the mouth opens within 50 ms of each burst being heard."""
+    import subprocess
+
+    from media_signals import bursts, onsets
+    from test_mic import _pulse_device
+
+    from engine.capture.audio import MicrophoneSource
+
+    subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=avatar_out"], env=pulse_daemon.env, check=True,
+                   capture_output=True)
+    monkeypatch.setenv("PULSE_SINK", "avatar_out")  # the ALSA 'pulse' device plays there...
+    monkeypatch.setenv("PULSE_SOURCE", "avatar_out.monitor")  # ...and records what it played
+    MicrophoneSource._reinitialise_portaudio()
+    device = _pulse_device()
+    monitor = MicrophoneSource(device)
+    heard: list[tuple[float, np.ndarray]] = []
+    stop = threading.Event()
+
+    def listen():
+        while not stop.is_set() and (chunk := monitor.read()) is not None:
+            heard.append((chunk.t_capture, chunk.samples))
+
+    wav = write_wav(tmp_path / "bursts.wav", np.concatenate([silence(1.0), bursts(6)]))
+    recorder = Recorder()
+    session = build_session(SessionSpec(speak=True, websocket="127.0.0.1:0", speech_output=device, size=(160, 96),
+                                        sinks=(NullSink(),)), SessionHooks(on_frame=recorder.frame))
+    monitor.open()
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    try:
+        with session:
+            assert session.speaking.player is not None, session.speaking.status
+            if not wait_until(lambda: len(heard) >= 50, 20.0):
+                pytest.skip("PulseAudio did not start the monitor stream within 20 s (machine overloaded)")
+            url, token = url_of(session)
+            events = list(say(url, token, wav, timeout=30))
+            assert events[-1]["event"] == "speech_finished", events
+            spoken = time.monotonic()
+            assert wait_until(lambda: heard and heard[-1][0] > spoken + 0.3, 5.0)
+    finally:
+        stop.set()
+        monitor.close()
+        listener.join(5.0)
+    # The sound as heard: a 5 ms envelope on the capture times of the monitor's chunks.
+    times = np.concatenate([t + np.arange(len(s)) / 16000 for t, s in heard])
+    samples = np.concatenate([s for _, s in heard])
+    hop = 80
+    envelope = np.abs(samples[:len(samples) // hop * hop]).reshape(-1, hop).max(axis=1)
+    sound = onsets(envelope, times[::hop][:len(envelope)], 0.5 * envelope.max())
+    jaw_t = np.array([t for t, _ in recorder.jaw])
+    jaw = np.array([j for _, j in recorder.jaw])
+    offsets = []
+    for onset in sound:
+        near = (jaw_t >= onset - 0.25) & (jaw_t <= onset + 0.35)
+        if near.sum() < 5:
+            continue
+        rise = jaw[near] - jaw[near].min()
+        mouth = onsets(rise, jaw_t[near], 0.5 * rise.max())
+        if mouth:
+            offsets.append(mouth[0] - onset)
+    print("mouth - played sound (ms):", [round(o * 1000) for o in offsets])  # docs/PERFORMANCE.md (pytest -s)
+    assert len(offsets) >= 5, f"{len(sound)} bursts heard, {len(jaw)} frames (jawOpen up to {jaw.max():.2f}): {offsets}"
+    assert abs(float(np.median(offsets))) <= 0.05, offsets

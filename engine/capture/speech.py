@@ -3,7 +3,10 @@
 ``SpeechQueue`` meets ``AudioSource``: the voice stage reads it like a microphone, so the avatar
 lip-syncs what it says through the same analysis as the user's own voice. Chunks are released on
 the monotonic clock, 10 ms at a time, and each released chunk is handed to ``play`` at that moment
-(the sound goes out as the mouth moves). Between utterances it releases silence, so the mouth rests
+(the sound goes out as the mouth moves). ``backlog`` (seconds handed to ``play`` that the output
+device has not taken yet) holds the release back while the device is behind: the mouth then
+follows the sound as it is heard instead of running ahead of a queue that a device which started
+late or stalled has built up (a standing 150-200 ms before, measured through PulseAudio). Between utterances it releases silence, so the mouth rests
 and the stream never ends until closed. ``stop`` drops everything not yet released: the next chunk
 is silence, so speech ends within one chunk (plus the output device's own buffer).
 """
@@ -21,6 +24,8 @@ import numpy as np
 
 from engine.capture.audio import CHUNK_S, AudioChunk
 from engine.capture.resample import RATE
+
+MAX_BACKLOG_S = 0.03  # sound waiting for the output device beyond its own jitter (a few 10 ms blocks)
 
 
 class SpeechEvent(StrEnum):
@@ -44,9 +49,11 @@ class SpeechQueue:
     name = "speech"
 
     def __init__(self, *, play: Callable[[np.ndarray], None] | None = None,
+                 backlog: Callable[[], float] | None = None,
                  on_event: Callable[[SpeechEvent, str, str], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.play = play
+        self.backlog = backlog
         self.on_event = on_event
         self.status = "not started"
         self._clock = clock
@@ -128,6 +135,13 @@ class SpeechQueue:
         due = self._origin + (self._released + count) / RATE
         if self._closed.wait(max(0.0, due - self._clock())):
             return None
+        backlog = self.backlog
+        while backlog is not None and backlog() > MAX_BACKLOG_S:
+            # The device is behind: wait for it, and let the timeline slip with it (the chunk is
+            # stamped when released, as a microphone would deliver it).
+            if self._closed.wait(CHUNK_S):
+                return None
+            self._origin += CHUNK_S
         with self._lock:
             samples, events = self._take(count)
             t_first = self._origin + self._released / RATE

@@ -63,6 +63,12 @@ class AudioPlayer:
                 excess -= len(self._queue.pop(0))
                 self.blocks_dropped += 1
 
+    @property
+    def backlog_s(self) -> float:
+        """Seconds of sound written and not yet taken by the device."""
+        with self._lock:
+            return sum(len(b) for b in self._queue) / RATE
+
     def clear(self) -> None:
         """Silence now: drop everything not yet handed to the device."""
         with self._lock:

@@ -61,7 +61,7 @@ class Speaking:
         self._thread: threading.Thread | None = None
         queue.on_event = self._on_queue_event
         if player is not None:
-            queue.play = player.write
+            queue.play, queue.backlog = player.write, lambda: player.backlog_s
 
     # --- the speak API (SpeakControl) ----------------------------------------------------------
 
@@ -107,7 +107,7 @@ class Speaking:
                 notes.append(f"speech plays on {self.player.device if self.player.device is not None else 'the default output'}")
             except AvatarcamError as exc:
                 self.player = None
-                self.queue.play = None
+                self.queue.play = self.queue.backlog = None
                 notes.append(f"speech not played: {exc}")
         if self.microphone is not None and self.vad is not None:
             try:
