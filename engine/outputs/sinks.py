@@ -13,12 +13,14 @@ Outputs are named in CLI specs (``virtualcam``, ``virtualcam:/dev/video10``, ``n
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import sys
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -198,6 +200,7 @@ AUDIO_CODEC = "aac"
 AUDIO_BITRATE = 96_000
 AUDIO_GAP_S = 0.02  # a hole or overlap in the sound's timestamps smaller than this is jitter, not a gap
 AUDIO_PENDING_S = 5.0  # sound kept while the file's timeline is not anchored yet
+PLACED_KEPT = 1000  # chunks whose file positions are remembered (10 s of 10 ms chunks)
 # x264 for files: superfast at CRF 23 matches veryfast at CRF 20 in PSNR and SSIM on rendered avatar
 # frames for ~30 % less encoding time, at about twice the (small) file size (docs/PERFORMANCE.md).
 FILE_PRESET = "superfast"
@@ -232,39 +235,63 @@ class AudioTimeline:
     ``origin`` is the capture time shown at file time 0. Chunks are laid end to end; a hole in their
     timestamps longer than ``AUDIO_GAP_S`` (a microphone that stalled) becomes silence and an
     overlap is cut, so the sound never drifts from the picture. Sound before ``origin`` is dropped.
+
+    Within that tolerance the sound lies up to ``AUDIO_GAP_S`` from where its stamps say (their
+    jitter, and a device clock that runs apart from the monotonic one until a hole or a cut catches
+    up): ``position_of`` says where the sound captured at a given time really lies, so the picture
+    that shows it goes there too.
     """
 
     def __init__(self, rate: int) -> None:
         self.rate = rate
         self.origin: float | None = None
         self.next = 0  # file position (samples) of the next sample
-        self._pending: list[tuple[np.ndarray, float]] = []
+        self._pending: list[tuple[np.ndarray, float]] = []  # not placed yet (no origin)
+        self._ready: list[tuple[int, np.ndarray]] = []  # placed, not flushed
+        self._placed: deque[tuple[float, int]] = deque(maxlen=PLACED_KEPT)  # (capture time, position) per chunk
 
     def add(self, samples: np.ndarray, t_capture: float) -> None:
-        """Keep a chunk for the next ``flush`` (only the last few seconds until ``origin`` is set)."""
+        """Place a chunk for the next ``flush`` (keep only the last few seconds until ``origin`` is set)."""
         self._pending.append((np.asarray(samples, dtype=np.float32).reshape(-1), t_capture))
         if self.origin is None:
             while self._pending and t_capture - self._pending[0][1] > AUDIO_PENDING_S:
                 self._pending.pop(0)
+        else:
+            self._place()
 
     def flush(self) -> list[tuple[int, np.ndarray]]:
         """Blocks ``(file position, samples)`` ready to encode (none until ``origin`` is set)."""
+        self._place()
+        ready, self._ready = self._ready, []
+        return ready
+
+    def position_of(self, t_capture: float) -> float:
+        """The file position (samples) of the sound captured at ``t_capture``: where it was laid,
+        from the nearest chunk placed at or before that time (its stamp, without one yet)."""
+        self._place()
+        assert self.origin is not None
+        anchor = next((placed for placed in reversed(self._placed) if placed[0] <= t_capture), None)
+        if anchor is None:
+            anchor = self._placed[0] if self._placed else (self.origin, 0)
+        return anchor[1] + (t_capture - anchor[0]) * self.rate
+
+    def _place(self) -> None:
         if self.origin is None:
-            return []
+            return
         pending, self._pending = self._pending, []
-        blocks = []
         tolerance = int(AUDIO_GAP_S * self.rate)
         for samples, t in pending:
             position = int(round((t - self.origin) * self.rate))
             if position > self.next + tolerance:  # a hole: fill it with silence
-                blocks.append((self.next, np.zeros(position - self.next, dtype=np.float32)))
+                self._ready.append((self.next, np.zeros(position - self.next, dtype=np.float32)))
                 self.next = position
             elif position < self.next - tolerance:  # an overlap (or sound before time 0): cut it
-                samples = samples[self.next - position:]
+                cut = self.next - position
+                samples, t = samples[cut:], t + cut / self.rate
             if len(samples):
-                blocks.append((self.next, samples))
+                self._placed.append((t, self.next))
+                self._ready.append((self.next, samples))
                 self.next += len(samples)
-        return blocks
 
 
 class _Encoder:
@@ -323,8 +350,10 @@ class VideoFileSink(_SinkBase):
     0) and frames keep their positions (frame ``n`` at ``n / fps``). Live with sound, each frame
     takes the slot of the capture time of what it shows (``_live_slot``) instead of its arrival, on
     the same timeline as the sound, so the mouth and its sound play together whatever the delay
-    from capture to output; missed slots hold the previous frame; a frame whose slot is already
-    taken (its input stalled, so it shows nothing newer) is skipped and counted (``frames_skipped``).
+    from capture to output; missed slots hold the previous frame; of two frames for one slot the
+    newer is written, and a frame for a slot already passed (its input stalled, so it shows nothing
+    newer) is dropped; both count in ``frames_skipped``. Each frame is queued once the next one
+    shows a later slot (or at ``close``): a live recording or stream runs one frame behind.
 
     Encoding runs on one worker thread (FFmpeg releases the GIL while encoding). ``write`` converts
     the image into the encoder's own layout (``rgb_to_i420``: a copy, so the caller may reuse its
@@ -358,6 +387,7 @@ class VideoFileSink(_SinkBase):
         self._offline = False  # media time: frames placed by their position
         self._t_first: float | None = None
         self._previous: av.VideoFrame | None = None  # held over missed slots
+        self._waiting: tuple[av.VideoFrame, int] | None = None  # live with sound: the newest frame and its slot
         self._audio_lock = threading.Lock()
         self._queue: queue.Queue[object] = queue.Queue(maxsize=self.QUEUE_FRAMES)
         self._worker: threading.Thread | None = None
@@ -430,7 +460,7 @@ class VideoFileSink(_SinkBase):
         self._shape = (height, width, 3)
         self._error, self._error_reported = None, False
         self._queued = self.frames_written = self.frames_repeated = self.frames_skipped = 0
-        self._t_first, self._previous = None, None
+        self._t_first, self._previous, self._waiting = None, None, None
         with self._audio_lock:
             self._timeline = AudioTimeline(self.audio_rate) if self.audio_rate else None
             self._live, self._offline = self._timeline is not None, False
@@ -474,7 +504,12 @@ class VideoFileSink(_SinkBase):
         """Live: the file slot of the moment ``frame`` shows. That is the capture time of the sound
         its mouth shows while a voice drives the mouth, else of the face it shows; the first frame
         fixes file time 0 for picture and sound alike, so the delay from capture to output (and
-        its jitter) never shifts one against the other."""
+        its jitter) never shifts one against the other. The slot is where that sound was laid in
+        the file (``AudioTimeline.position_of``), not where its stamp says: the two differ by the
+        stamps' jitter and the device clock's drift, up to ``AUDIO_GAP_S``. The slot is the one on
+        screen while that sound plays (rounded down, not to the nearest): a frame shows a moment up
+        to one render period after the sound that changed it began, and rounding to the nearest
+        slot put a mouth that many ms + half a frame late, rounding down within one frame."""
         state = frame.state
         shown = state.t_voice if state is not None and state.t_voice > 0 else frame.t_capture
         with self._audio_lock:
@@ -483,9 +518,9 @@ class VideoFileSink(_SinkBase):
                 return self._queued
             if timeline.origin is None:
                 timeline.origin = shown
-            return int(round((shown - timeline.origin) * self._fps))
+            return math.floor(timeline.position_of(shown) / timeline.rate * self._fps)
 
-    def _sound_for(self, frame: RenderedFrame, position: int) -> list[tuple[int, np.ndarray]]:
+    def _sound_for(self) -> list[tuple[int, np.ndarray]]:
         with self._audio_lock:
             timeline = self._timeline
             if timeline is None:
@@ -501,20 +536,33 @@ class VideoFileSink(_SinkBase):
         if any(self._pad):
             image = np.pad(image, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
         video_frame = av.VideoFrame.from_ndarray(rgb_to_i420(image), format="yuv420p")
-        held = 0
         if self._live:  # with sound: the slot of the moment the frame shows
-            held = self._live_slot(frame) - self._queued
-            if held < 0 and self._previous is not None:
-                self.frames_skipped += 1  # what it shows already has its slot: placed later, it would lag
+            slot, waiting = self._live_slot(frame), self._waiting
+            if waiting is not None and slot <= waiting[1]:
+                # Its slot is taken: by an older moment, it replaces that (the newest wins, so a
+                # mouth that opened within the slot shows in it); by a newer one, placed later it would lag.
+                self.frames_skipped += 1
+                if slot == waiting[1]:
+                    self._waiting = (video_frame, slot)
                 return
-        elif not self._offline:  # no sound: the slot of its arrival, so the file runs in real time
+            if waiting is not None:
+                self._place(*waiting)
+            self._waiting = (video_frame, slot)  # queued once a later slot's frame (or close) comes
+            return
+        slot = self._queued
+        if not self._offline:  # no sound: the slot of its arrival, so the file runs in real time
             now = self.clock()
             if self._t_first is None:
                 self._t_first = now
-            held = round((now - self._t_first) * self._fps) - self._queued
-        held = 0 if self._previous is None else min(max(0, held), int(MAX_HOLD_S * self._fps))
-        for picture in [self._previous] * held + [video_frame]:  # missed slots hold the previous frame
-            self._enqueue((picture, self._queued, self._sound_for(frame, self._queued)))
+            slot = round((now - self._t_first) * self._fps)
+        self._place(video_frame, slot)
+
+    def _place(self, video_frame: av.VideoFrame, slot: int) -> None:
+        """Queue ``video_frame`` in file slot ``slot`` (the next free one if that is past); the
+        slots missed before it hold the previous frame."""
+        held = 0 if self._previous is None else min(max(0, slot - self._queued), int(MAX_HOLD_S * self._fps))
+        for picture in [self._previous] * held + [video_frame]:
+            self._enqueue((picture, self._queued, self._sound_for()))
             self._queued += 1
         self.frames_repeated += held
         self._previous = video_frame
@@ -529,6 +577,9 @@ class VideoFileSink(_SinkBase):
             worker, self._worker, self._shape = self._worker, None, None
             if worker is None:
                 return
+            if self._waiting is not None:
+                self._place(*self._waiting)
+                self._waiting = None
             with self._audio_lock:
                 tail = self._timeline.flush() if self._timeline is not None else []
                 self._timeline = None
