@@ -81,5 +81,5 @@ def _analyse(path: Path, options: VoiceOptions, conn: Connection) -> None:
         conn.close()
 
 
-def _read_only(mapping: Mapping) -> MappingProxyType:
+def _read_only(mapping: Mapping[str, object]) -> MappingProxyType[str, object]:
     return MappingProxyType(dict(mapping))
