@@ -301,12 +301,17 @@ class _Encoder:
                  audio: av.AudioStream | None, fps: float) -> None:
         self.container, self.video, self.audio, self.fps = container, video, audio, fps
         self._start: int | None = None  # the sink's slot shown at this container's time 0
+        self._last: tuple[np.ndarray, av.VideoFrame] | None = None  # the image converted last
 
-    def encode(self, frame: av.VideoFrame | None, slot: int, sound: list[tuple[int, np.ndarray]]) -> None:
-        """One frame in output slot ``slot`` and the sound that goes with it (``frame`` None: the
-        sound's tail at the end). A container opened mid-way (a stream that reconnected) starts at
-        its own time 0. A held frame comes again with a later slot: its pts is set here."""
-        if frame is not None:
+    def encode(self, image: np.ndarray | None, slot: int, sound: list[tuple[int, np.ndarray]]) -> None:
+        """One RGB image in output slot ``slot`` and the sound that goes with it (``image`` None:
+        the sound's tail at the end). A container opened mid-way (a stream that reconnected) starts
+        at its own time 0. A held frame comes again (the same array) with a later slot: converted
+        once, its pts set here."""
+        if image is not None:
+            if self._last is None or self._last[0] is not image:
+                self._last = image, av.VideoFrame.from_ndarray(rgb_to_i420(image), format="yuv420p")
+            frame = self._last[1]
             if self._start is None:
                 self._start = slot
             frame.pts = slot - self._start
@@ -355,9 +360,9 @@ class VideoFileSink(_SinkBase):
     newer) is dropped; both count in ``frames_skipped``. Each frame is queued once the next one
     shows a later slot (or at ``close``): a live recording or stream runs one frame behind.
 
-    Encoding runs on one worker thread (FFmpeg releases the GIL while encoding). ``write`` converts
-    the image into the encoder's own layout (``rgb_to_i420``: a copy, so the caller may reuse its
-    buffer) and queues it; the
+    Encoding runs on one worker thread (FFmpeg releases the GIL while encoding). ``write`` copies
+    the image (so the caller may reuse its buffer) and queues it, and the worker converts it into the
+    encoder's own layout (``rgb_to_i420``); the
     queue holds 8 frames and ``write`` blocks while it is full: no frame is ever dropped from a
     file, so a machine too slow to encode in real time slows the caller down rather than losing
     frames. ``close`` flushes the encoder and finishes the file; it is idempotent. Errors (folder
@@ -386,8 +391,8 @@ class VideoFileSink(_SinkBase):
         self._live = False  # with sound: frames placed by the capture time they show
         self._offline = False  # media time: frames placed by their position
         self._t_first: float | None = None
-        self._previous: av.VideoFrame | None = None  # held over missed slots
-        self._waiting: tuple[av.VideoFrame, int] | None = None  # live with sound: the newest frame and its slot
+        self._previous: np.ndarray | None = None  # held over missed slots
+        self._waiting: tuple[np.ndarray, int] | None = None  # live with sound: the newest frame and its slot
         self._audio_lock = threading.Lock()
         self._queue: queue.Queue[object] = queue.Queue(maxsize=self.QUEUE_FRAMES)
         self._worker: threading.Thread | None = None
@@ -487,7 +492,7 @@ class VideoFileSink(_SinkBase):
             except (av.FFmpegError, OSError) as exc:
                 self._error = self._fail(what, exc)
 
-    def _encode(self, encoder: _Encoder, frame: av.VideoFrame | None, slot: int,
+    def _encode(self, encoder: _Encoder, frame: np.ndarray | None, slot: int,
                 sound: list[tuple[int, np.ndarray]]) -> None:
         encoder.encode(frame, slot, sound)
         self.frames_written += frame is not None
@@ -533,9 +538,11 @@ class VideoFileSink(_SinkBase):
         if self._error is not None:
             self._error_reported = True
             raise self._error
+        # A copy (the caller may reuse its buffer); the encoder thread converts it, off the render thread.
         if any(self._pad):
-            image = np.pad(image, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
-        video_frame = av.VideoFrame.from_ndarray(rgb_to_i420(image), format="yuv420p")
+            video_frame = np.pad(image, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
+        else:
+            video_frame = image.copy()
         if self._live:  # with sound: the slot of the moment the frame shows
             slot, waiting = self._live_slot(frame), self._waiting
             if waiting is not None and slot <= waiting[1]:
@@ -557,7 +564,7 @@ class VideoFileSink(_SinkBase):
             slot = round((now - self._t_first) * self._fps)
         self._place(video_frame, slot)
 
-    def _place(self, video_frame: av.VideoFrame, slot: int) -> None:
+    def _place(self, video_frame: np.ndarray, slot: int) -> None:
         """Queue ``video_frame`` in file slot ``slot`` (the next free one if that is past); the
         slots missed before it hold the previous frame."""
         held = 0 if self._previous is None else min(max(0, slot - self._queued), int(MAX_HOLD_S * self._fps))
@@ -567,7 +574,7 @@ class VideoFileSink(_SinkBase):
         self.frames_repeated += held
         self._previous = video_frame
 
-    def _enqueue(self, item: tuple[av.VideoFrame, int, list[tuple[int, np.ndarray]]]) -> None:
+    def _enqueue(self, item: tuple[np.ndarray, int, list[tuple[int, np.ndarray]]]) -> None:
         self._queue.put(item)  # a file never loses a frame: a slow encoder slows the caller
 
     def close(self) -> None:
@@ -684,7 +691,7 @@ class StreamSink(VideoFileSink):
         super().open(width, height, fps)
         self.status = "streaming"
 
-    def _enqueue(self, item: tuple[av.VideoFrame, int, list[tuple[int, np.ndarray]]]) -> None:
+    def _enqueue(self, item: tuple[np.ndarray, int, list[tuple[int, np.ndarray]]]) -> None:
         try:
             self._queue.put_nowait(item)
         except queue.Full:
