@@ -1,10 +1,10 @@
 """The voice analysis of a whole audio file, in a process of its own, ahead of the offline renderer.
 
 Offline, the render thread would analyse the voice between frames, and on a small CPU that serial
-work is on the render's critical path: moderngl holds the GIL while the software rasteriser draws,
-so another thread could not overlap it. Another process can. It reads the same file into the same
-chunks and runs the same analysis, so its results are the ones the renderer would have computed,
-and streams them back in order while the renderer draws.
+work is on the render's critical path. A thread would take the GIL from the render thread's own
+Python (its draw calls hold it); another process runs beside it on the other core. It reads the
+same file into the same chunks and runs the same analysis, so its results are the ones the render
+thread would have computed, and streams them back in order while the renderer draws.
 """
 
 from __future__ import annotations
