@@ -81,5 +81,5 @@ def _analyse(path: Path, options: VoiceOptions, conn: Connection) -> None:
         conn.close()
 
 
-def _read_only(mapping: Mapping[str, object]) -> MappingProxyType[str, object]:
+def _read_only(mapping: Mapping) -> MappingProxyType:
     return MappingProxyType(dict(mapping))
