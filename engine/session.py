@@ -323,7 +323,7 @@ def _barge_in_vad() -> SileroVad | EnergyVad:
         return EnergyVad()
 
 
-def build_render(spec: SessionSpec) -> OfflineRender:
+def build_render(spec: SessionSpec, *, voice_analyzer: VoiceAnalyzer | None = None) -> OfflineRender:
     """The offline composition (``avatarcam render``): ``spec.audio`` alone drives the avatar on
     media time, as fast as the machine renders, into ``spec.sinks`` (a file gets the sound too).
     The stages and their options are the live session's; only the clock differs."""
@@ -332,8 +332,9 @@ def build_render(spec: SessionSpec) -> OfflineRender:
     emotion = EmotionStage(spec.emotion, spec.expressiveness)
     emotion.set_hint(spec.emotion_hint)
     sinks = _sinks(spec)  # before the analyser: a bad output spec fails before any model loads
-    return OfflineRender(spec.audio, sinks, _pipeline_options(spec, None), VoiceOptions(use_sensevoice=spec.sensevoice),
-                         emotion)
+    analyzer = voice_analyzer or VoiceAnalyzer(VoiceOptions(use_sensevoice=spec.sensevoice))
+    return OfflineRender(AudioFileSource(spec.audio, paced=False), sinks, _pipeline_options(spec, None),
+                         analyzer, emotion)
 
 
 def _pipeline_options(spec: SessionSpec, face_model: Path | None) -> PipelineOptions:

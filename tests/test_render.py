@@ -90,29 +90,3 @@ def test_render_unreadable_audio_is_one_clear_line(capsys, tmp_path, content):
     code, _, err = run_cli(capsys, "render", "--audio", str(path), "--out", str(tmp_path / "o.mp4"), "--size", "160x96")
     assert_one_clear_line(code, err, "speech.wav")
     assert not (tmp_path / "o.mp4").exists() or (tmp_path / "o.mp4").stat().st_size == 0
-
-
-def test_the_voice_analysed_in_its_own_process_is_the_analysis_in_process(tmp_path):
-    from engine.capture.audio import AudioFileSource
-    from engine.perception.voice.voice import VoiceAnalyzer, VoiceOptions
-    from engine.runtime.voice_track import VoiceTrack
-
-    wav = write_wav(tmp_path / "speech.wav", np.concatenate([silence(0.3), vowel(0.8), silence(0.3)]))
-    analyzer, source = VoiceAnalyzer(VoiceOptions()), AudioFileSource(wav, paced=False)
-    source.open()
-    expected = []
-    while (chunk := source.read()) is not None:
-        expected.append(analyzer.process(chunk.samples, chunk.t_capture))
-    source.close()
-    analyzer.close()
-    track = VoiceTrack(wav, VoiceOptions())
-    try:
-        got = [track.next() for _ in expected]
-    finally:
-        track.close()
-    assert sum(frame is not None for frame in expected) > 50
-    for mine, theirs in zip(got, expected):
-        assert (mine is None) == (theirs is None)
-        if mine is not None and theirs is not None:
-            assert (mine.t_mouth, dict(mine.mouth), mine.speaking_probability, mine.pitch_hz) == \
-                (theirs.t_mouth, dict(theirs.mouth), theirs.speaking_probability, theirs.pitch_hz)
