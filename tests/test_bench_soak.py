@@ -21,6 +21,13 @@ def test_the_memory_slope_is_fitted_after_the_caches_settle():
     assert summary["soak_settle_s"] == 60.0 and summary["soak_samples"] == 120
 
 
+def test_the_soak_says_when_output_frames_were_missed():
+    recorder = SoakRecorder()
+    for t, missed in ((5, 0), (10, 0), (15, 2), (20, 2), (25, 3)):
+        recorder(Stats(seconds=float(t), rss_mb=400.0, fps_now=30.0, frames_missed=missed))
+    assert recorder.summary([])["missed_at_s"] == [[15.0, 2], [25.0, 1]]
+
+
 def test_bench_takes_soak_and_loop():
     args = cli.build_parser().parse_args(["bench", "--demo", "--soak", "--loop", "--seconds", "3600"])
     assert args.soak and args.loop and args.seconds == 3600

@@ -50,9 +50,14 @@ class SoakRecorder:
 
     def __init__(self) -> None:
         self.samples: list[tuple[float, float, float]] = []  # (seconds, rss MB, fps over the last ~1 s)
+        self.missed: list[tuple[float, int]] = []  # (seconds, output frames missed since the last sample)
+        self._missed_so_far = 0
 
     def __call__(self, stats: Stats) -> None:
         self.samples.append((stats.seconds, stats.rss_mb, stats.fps_now))
+        if stats.frames_missed > self._missed_so_far:  # when they happen tells a stall from a trend
+            self.missed.append((stats.seconds, stats.frames_missed - self._missed_so_far))
+            self._missed_so_far = stats.frames_missed
 
     def summary(self, errors: list[str]) -> dict:
         settle = min(SOAK_SETTLE_S, self.samples[-1][0] / 4) if self.samples else 0.0
@@ -65,6 +70,7 @@ class SoakRecorder:
                 "rss_slope_mb_per_min": None if slope is None else round(slope, 4),
                 "rss_mb_range": [round(float(rss.min()), 1), round(float(rss.max()), 1)] if len(rss) else None,
                 "fps_now_range": [round(min(fps), 1), round(max(fps), 1)] if fps else None,
+                "missed_at_s": [[round(t, 1), n] for t, n in self.missed],
                 "errors": errors}
 
 
@@ -213,6 +219,7 @@ def format_table(result: dict) -> str:
     if "soak_samples" in result:
         lines.append(f"  soak: memory slope {result['rss_slope_mb_per_min']} MB/min after {result['soak_settle_s']:.0f} s "
                      f"(resident {result['rss_mb_range']} MB), fps {result['fps_now_range']}, "
+                     f"missed at {result['missed_at_s'] or 'no time'} (s, frames), "
                      f"errors {len(result['errors'])}" + "".join(f"\n    {e}" for e in result["errors"]))
     if "jitter_control_std_max" in result:
         lines.append(f"  jitter (still source): controls {result['jitter_control_std_max']:.4f} "
