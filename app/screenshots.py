@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         kind = "image" if args.image.suffix.lower() in (".jpg", ".jpeg", ".png") else "video"
         window.add_file_source(kind, args.image)
         window.start()
-        _pump(60.0, until=lambda: window.bridge.running and window.bridge.request.source == kind
+        _pump(60.0, until=lambda: window.bridge.running and window.bridge.spec is not None and window.bridge.spec.source == kind
               and window.bridge.latest_face is not None)
         wizard = window.open_calibration()
         wizard.begin()
