@@ -23,51 +23,30 @@ import cv2
 import numpy as np
 import pygltflib as gl
 
+from engine.avatar.generator import FLOAT, UINT, USHORT, GlbWriter
+
 ASSETS = Path(__file__).resolve().parent
 SOURCE = ASSETS / "default_avatar.vrm"
 HEAD_CENTRE = np.array([0.0, 1.60, 0.0])
-FLOAT, UBYTE, USHORT, UINT = 5126, 5121, 5123, 5125
 BONES = 3  # per strand (plus a tip node)
 ROWS, RING = 22, 10  # strand tube resolution: 2 * (ROWS - 1) * RING triangles
 
 
-class _Appender:
+class _Appender(GlbWriter):
     """Adds buffer views, accessors and images to a loaded GLB's binary chunk."""
-
-    def __init__(self, g: gl.GLTF2) -> None:
-        self.g = g
-        self.blob = bytearray(g.binary_blob())
-
-    def view(self, data: bytes, target: int | None = None) -> int:
-        self.blob.extend(b"\0" * (-len(self.blob) % 4))
-        self.g.bufferViews.append(gl.BufferView(buffer=0, byteOffset=len(self.blob), byteLength=len(data),
-                                                target=target))
-        self.blob.extend(data)
-        return len(self.g.bufferViews) - 1
-
-    def accessor(self, array: np.ndarray, component: int, kind: str, target: int | None = 34962,
-                 minmax: bool = False) -> int:
-        dtype = {FLOAT: np.float32, UBYTE: np.uint8, USHORT: np.uint16, UINT: np.uint32}[component]
-        packed = np.ascontiguousarray(array, dtype=dtype)
-        acc = gl.Accessor(bufferView=self.view(packed.tobytes(), target), componentType=component,
-                          count=len(packed), type=kind)
-        if minmax:
-            acc.min, acc.max = packed.min(axis=0).tolist(), packed.max(axis=0).tolist()
-        self.g.accessors.append(acc)
-        return len(self.g.accessors) - 1
 
     def texture(self, rgb: np.ndarray) -> int:
         ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         assert ok
-        self.g.images.append(gl.Image(bufferView=self.view(png.tobytes()), mimeType="image/png"))
-        self.g.samplers.append(gl.Sampler(magFilter=9729, minFilter=9987))
-        self.g.textures.append(gl.Texture(source=len(self.g.images) - 1, sampler=len(self.g.samplers) - 1))
-        return len(self.g.textures) - 1
+        self.gltf.images.append(gl.Image(bufferView=self.view(png.tobytes()), mimeType="image/png"))
+        self.gltf.samplers.append(gl.Sampler(magFilter=9729, minFilter=9987))
+        self.gltf.textures.append(gl.Texture(source=len(self.gltf.images) - 1, sampler=len(self.gltf.samplers) - 1))
+        return len(self.gltf.textures) - 1
 
     def finish(self, path: Path) -> None:
-        self.g.buffers = [gl.Buffer(byteLength=len(self.blob))]
-        self.g.set_binary_blob(bytes(self.blob))
-        self.g.save_binary(str(path))
+        self.gltf.buffers = [gl.Buffer(byteLength=len(self.blob))]
+        self.gltf.set_binary_blob(bytes(self.blob))
+        self.gltf.save_binary(str(path))
 
 
 def _world_translation(g: gl.GLTF2, node: int) -> np.ndarray:

@@ -1294,11 +1294,12 @@ ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963
 
 
 class GlbWriter:
-    """Accumulates one binary buffer plus the accessors that point into it."""
+    """Accumulates one binary buffer plus the accessors that point into it; given a loaded
+    ``gltf``, appends to its binary chunk instead of starting a new file."""
 
-    def __init__(self) -> None:
-        self.gltf = gl.GLTF2(asset=gl.Asset(version="2.0", generator="avatarcam make_default_avatar.py"))
-        self.blob = bytearray()
+    def __init__(self, gltf: gl.GLTF2 | None = None) -> None:
+        self.gltf = gltf or gl.GLTF2(asset=gl.Asset(version="2.0", generator="avatarcam make_default_avatar.py"))
+        self.blob = bytearray(gltf.binary_blob() or b"") if gltf is not None else bytearray()
 
     def view(self, data: bytes, target: int | None = None) -> int:
         """Append ``data`` as a 4-byte aligned buffer view."""
