@@ -44,6 +44,7 @@ from engine.render import AvatarRenderer, RenderOptions
 from engine.render.enhance import Enhancer
 from engine.runtime.emotion_worker import EmotionStage
 from engine.runtime.frame import animate_and_render
+from engine.runtime.memory import release_periodically
 from engine.runtime.output_clock import OutputClock, TrackingGate
 from engine.runtime.slots import NewestSlot
 from engine.runtime.stats import Stats
@@ -176,6 +177,7 @@ class Pipeline:
             if threading.current_thread() is threading.main_thread():
                 gc.collect()
             gc.freeze()
+            self._spawn("memory", lambda: release_periodically(self._stop))  # a steady footprint for hours
             self._spawn("capture", self._capture_loop)
             if not self._faces_direct:
                 self._spawn("track", self._track_loop)
