@@ -512,7 +512,8 @@ class AvatarRenderer:
                 samples = options.software_msaa
             self._samples = min(samples, ctx.max_samples) if samples > 1 else 0
             use_fxaa = (self._samples == 0) if options.fxaa is None else options.fxaa
-            self._targets = _Targets(ctx, (options.width, options.height), self._samples, use_fxaa)
+            self._draw_size = (options.width, options.height)  # smaller under load: set_resolution_scale
+            self._targets = _Targets(ctx, self._draw_size, self._samples, use_fxaa)
             self._fxaa = _FxaaPass(ctx, options.fxaa_quality) if use_fxaa else None
             self._scene = _GpuScene(ctx, self._programs, avatar)
         except moderngl.Error as error:
@@ -523,7 +524,7 @@ class AvatarRenderer:
             self.close()
             raise
         self._background = tuple(float(c) for c in options.background)
-        self._staging = np.empty((options.height, options.width, 4), dtype=np.uint8)
+        self._staging = np.empty((options.height, options.width, 4), dtype=np.uint8)  # at the draw size
         self._alpha = 0.0 if options.transparent else 1.0
         self._camera_key: tuple | None = None
         self._uv: Mapping[int, tuple[float, float, float, float]] = _EMPTY_WEIGHTS
@@ -560,6 +561,28 @@ class AvatarRenderer:
         """The MSAA sample count in use (0 when off) after clamping to the hardware limit."""
         return self._samples
 
+    @property
+    def resolution_scale(self) -> float:
+        """The drawn picture's width over the output's (1.0: drawn at the output size)."""
+        return self._draw_size[0] / self._options.width
+
+    def set_resolution_scale(self, scale: float) -> None:
+        """Draw at ``scale`` times the output size (0.25 to 1) and scale the picture up to it: on a
+        CPU rasteriser the cost goes with the pixels drawn (0.75: ~40 % less at 720p). Frames keep
+        the output size; the switch reallocates the framebuffers, so make it rarely."""
+        if not 0.25 <= scale <= 1.0:
+            raise ValueError("the resolution scale must be between 0.25 and 1")
+        o = self._options
+        size = (max(16, round(o.width * scale)), max(16, round(o.height * scale)))
+        if size == self._draw_size:
+            return
+        ctx = self._live_ctx()
+        old = self._targets
+        self._targets = _Targets(ctx, size, self._samples, self._fxaa is not None)
+        old.release()
+        self._draw_size = size
+        self._staging = np.empty((size[1], size[0], 4), dtype=np.uint8)
+
     def camera(self, view_yaw_deg: float = 0.0) -> Camera:
         """The auto-framed camera for the current avatar and options."""
         avatar, o = self._scene.avatar, self._options
@@ -582,12 +605,20 @@ class AvatarRenderer:
 
     def render(self, pose: AvatarPose) -> np.ndarray:
         """One frame: ``height x width x 3`` uint8 RGB, top row first, C-contiguous, newly allocated."""
-        return cv2.cvtColor(self._render(pose), cv2.COLOR_RGBA2RGB)
+        return self._to_output_size(cv2.cvtColor(self._render(pose), cv2.COLOR_RGBA2RGB))
 
     def render_rgba(self, pose: AvatarPose) -> np.ndarray:
         """One frame as ``height x width x 4`` uint8 RGBA (straight alpha; with
         ``RenderOptions.transparent`` the background has alpha 0), newly allocated."""
-        return self._render(pose).copy()
+        rgba = self._render(pose)
+        return rgba.copy() if self._draw_size == (self._options.width, self._options.height) else self._to_output_size(rgba)
+
+    def _to_output_size(self, image: np.ndarray) -> np.ndarray:
+        """``image`` (at the draw size) at the output size: bilinear, ~1 ms at 720p."""
+        o = self._options
+        if self._draw_size == (o.width, o.height):
+            return image
+        return cv2.resize(image, (o.width, o.height), interpolation=cv2.INTER_LINEAR)
 
     def _render(self, pose: AvatarPose) -> np.ndarray:
         """Draw a frame and read it into the staging array (RGBA, top row first); returns the staging array."""
@@ -652,7 +683,7 @@ class AvatarRenderer:
 
     def _avatar_rect(self, world: np.ndarray, view: np.ndarray) -> tuple[int, int, int, int] | None:
         """Screen rectangle (GL pixels, flipped rows) around the posed avatar's bounding box."""
-        o = self._options
+        width, height = self._draw_size
         lo, hi = self._scene.avatar.bounds()
         pad = 0.06 * float(np.max(hi - lo))  # head turns and expressions stay inside the padded box
         corners = np.array([[x, y, z, 1.0] for x in (lo[0] - pad, hi[0] + pad) for y in (lo[1] - pad, hi[1] + pad)
@@ -660,13 +691,13 @@ class AvatarRenderer:
         proj = self._camera_cache[4]
         clip = corners @ (proj @ view).T
         if np.any(clip[:, 3] <= 1e-6):  # the camera is inside the padded box: filter everything
-            return 0, 0, o.width, o.height
+            return 0, 0, width, height
         ndc = clip[:, :2] / clip[:, 3:4]
-        x0 = int(np.floor((ndc[:, 0].min() + 1) / 2 * o.width)) - _FXAA_MARGIN
-        x1 = int(np.ceil((ndc[:, 0].max() + 1) / 2 * o.width)) + _FXAA_MARGIN
-        y0 = int(np.floor((ndc[:, 1].min() + 1) / 2 * o.height)) - _FXAA_MARGIN
-        y1 = int(np.ceil((ndc[:, 1].max() + 1) / 2 * o.height)) + _FXAA_MARGIN
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, o.width), min(y1, o.height)
+        x0 = int(np.floor((ndc[:, 0].min() + 1) / 2 * width)) - _FXAA_MARGIN
+        x1 = int(np.ceil((ndc[:, 0].max() + 1) / 2 * width)) + _FXAA_MARGIN
+        y0 = int(np.floor((ndc[:, 1].min() + 1) / 2 * height)) - _FXAA_MARGIN
+        y1 = int(np.ceil((ndc[:, 1].max() + 1) / 2 * height)) + _FXAA_MARGIN
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
         if x1 <= x0 or y1 <= y0:
             return None
         return x0, y0, x1 - x0, y1 - y0

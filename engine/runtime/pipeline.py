@@ -46,6 +46,7 @@ from engine.runtime.emotion_worker import EmotionStage
 from engine.runtime.frame import animate_and_render
 from engine.runtime.memory import release_periodically
 from engine.runtime.output_clock import OutputClock, TrackingGate
+from engine.runtime.resolution import ResolutionGovernor
 from engine.runtime.slots import NewestSlot
 from engine.runtime.stats import Stats
 from engine.runtime.telemetry import Telemetry
@@ -411,6 +412,7 @@ class Pipeline:
 
     def _output_loop(self, renderer: AvatarRenderer, animator: Animator, sinks: list[Sink], record) -> None:
         clock = OutputClock(self.options.fps, time.monotonic())
+        governor = ResolutionGovernor(self.options.fps)
         replaced = self._faces.dropped  # results replaced by newer ones, up to the last one taken
         sequence = 0
         last: RenderedFrame | None = None
@@ -442,9 +444,19 @@ class Pipeline:
             if draw:
                 last = self._emit(renderer, animator, sinks, record, face, sequence, missed)
                 clock.rendered(time.monotonic() - now)
+                self._follow_load(governor, renderer, last.timings["render"])
             else:
                 self._hand_out(sinks, replace(last, sequence=sequence, fresh=False), time.monotonic(), missed)
                 self.telemetry.count("frames_reused")
+
+    def _follow_load(self, governor: ResolutionGovernor, renderer: AvatarRenderer, render_ms: float) -> None:
+        """Draw fewer pixels while renders come close to the frame period (resolution.py)."""
+        if renderer.resolution_scale < 1.0:
+            self.telemetry.count("frames_reduced")
+        scale = governor.rendered(render_ms / 1000.0, time.monotonic())
+        if scale is not None:
+            renderer.set_resolution_scale(scale)
+            log.info("render resolution %.0f %% of the output size (render p95 against the frame period)", scale * 100)
 
     def _emit(self, renderer: AvatarRenderer, animator: Animator, sinks: list[Sink],
               record, face: FaceFrame | None, sequence: int, missed: int) -> RenderedFrame:
