@@ -208,7 +208,8 @@ def format_table(result: dict) -> str:
     lines += ["", f"  output {result['fps_out']:.2f} fps, {result['frames_out']} frames "
                   f"({result['frames_fresh']} fresh, {result['frames_repeated']} repeated), "
                   f"missed {result['frames_missed']}, dropped {result['frames_dropped']}, "
-                  f"drawn below full size {result.get('frames_reduced', 0)}",
+                  f"drawn below full size {result.get('frames_reduced', 0)} "
+                  f"({result.get('resolution_changes', 0)} switches)",
               f"  source {result.get('source_fps', 0):.2f} fps measured ({result['frames_in']} frames in)",
               f"  cpu {result['cpu_cores']:.2f} cores, resident {result['rss_mb']:.0f} MB"]
     if result.get("enhance_status"):

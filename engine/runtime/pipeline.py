@@ -456,6 +456,7 @@ class Pipeline:
         scale = governor.rendered(render_ms / 1000.0, time.monotonic())
         if scale is not None:
             renderer.set_resolution_scale(scale)
+            self.telemetry.count("resolution_changes")
             log.info("render resolution %.0f %% of the output size (render p95 against the frame period)", scale * 100)
 
     def _emit(self, renderer: AvatarRenderer, animator: Animator, sinks: list[Sink],

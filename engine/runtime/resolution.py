@@ -12,18 +12,24 @@ never acts. Pure logic, no threads: the render loop reports each render and appl
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
 import numpy as np
 
 FULL = 1.0
 REDUCED = 0.75  # 960x540 for a 720p output: ~40 % less CPU per frame on llvmpipe
-WINDOW = 90  # renders looked at (3 s at 30 fps)
-REDUCE_AT = 0.85  # draw smaller when the window's p95 exceeds this share of the period
+REDUCE_AT = 0.85  # draw smaller when the recent renders' p95 exceeds this share of the period
+RECENT = 30  # renders a reduction looks at (1 s at 30 fps): cut before the tail costs a frame
 RESTORE_AT = 0.6  # draw full size again when the predicted full-size p95 is under this share
+SETTLED = 90  # renders a restore looks at (3 s): restore only on evidence
 # Full-size render time over reduced, measured on llvmpipe at 720p (17.6 / 11.1 ms wall): a constant,
 # since the two are never measured under the same load.
 FULL_COST_RATIO = 1.6
-HOLD_S = 5.0  # no new decision for this long after a change (the window refills at the new size)
+HOLD_S = 5.0  # the least time drawn smaller before a restore
+# A reduction this soon after a restore means full size did not fit after all: the next restore
+# waits twice as long (up to HOLD_MAX_S), so a machine on the edge does not switch back and forth.
+FAILED_RESTORE_S = 30.0
+HOLD_MAX_S = 120.0
 
 
 class ResolutionGovernor:
@@ -32,19 +38,24 @@ class ResolutionGovernor:
     def __init__(self, fps: float) -> None:
         self.period = 1.0 / fps
         self.scale = FULL
-        self._times: deque[float] = deque(maxlen=WINDOW)
-        self._changed_at: float | None = None
+        self._times: deque[float] = deque(maxlen=SETTLED)
+        self._changed_at = -float("inf")
+        self._restored_at = -float("inf")
+        self._hold = HOLD_S
 
     def rendered(self, seconds: float, now: float) -> float | None:
         """A render at the current scale took ``seconds``; returns the scale to draw at from now on
         when it should change, else None."""
-        self._times.append(seconds)
-        if len(self._times) < WINDOW or (self._changed_at is not None and now - self._changed_at < HOLD_S):
-            return None
-        p95 = float(np.percentile(np.asarray(self._times), 95))
-        if self.scale == FULL and p95 > REDUCE_AT * self.period:
-            return self._change(REDUCED, now)
-        if self.scale == REDUCED and p95 * FULL_COST_RATIO < RESTORE_AT * self.period:
+        times = self._times
+        times.append(seconds)
+        if self.scale == FULL:
+            if len(times) >= RECENT and _p95(list(times)[-RECENT:]) > REDUCE_AT * self.period:
+                if now - self._restored_at < FAILED_RESTORE_S:
+                    self._hold = min(HOLD_MAX_S, 2 * self._hold)
+                return self._change(REDUCED, now)
+        elif (len(times) >= SETTLED and now - self._changed_at >= self._hold
+              and _p95(times) * FULL_COST_RATIO < RESTORE_AT * self.period):
+            self._restored_at = now
             return self._change(FULL, now)
         return None
 
@@ -53,3 +64,7 @@ class ResolutionGovernor:
         self._changed_at = now
         self._times.clear()
         return scale
+
+
+def _p95(times: Iterable[float]) -> float:
+    return float(np.percentile(np.fromiter(times, float), 95))

@@ -24,6 +24,7 @@ class Stats:
     frames_reused: int = 0  # of those, the last frame sent again (no room to draw before the next result)
     frames_missed: int = 0  # output ticks that never got a frame
     frames_reduced: int = 0  # frames drawn below the output size and scaled up (the machine could not keep up)
+    resolution_changes: int = 0  # switches between full and reduced size (dynamic resolution)
     frames_dropped: int = 0  # input frames replaced before anyone took them
     frames_in: int = 0
     faces_found: int = 0
