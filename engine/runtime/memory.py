@@ -7,20 +7,17 @@ there for reuse: the free space between live blocks stays resident. The process'
 wanders over a band of several MB and creeps up as the arenas' high-water marks rise, which a user
 (and a soak) cannot tell from a leak. ``malloc_trim`` returns every whole free page to the system:
 once a minute, from a background thread, it costs a few milliseconds and keeps the resident size
-at what is really in use (measured in docs/PERFORMANCE.md, "Soak").
+at what is really in use (measured in docs/PERFORMANCE.md, "Third pass").
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
 import sys
 import threading
 from collections.abc import Callable
 from functools import cache
-
-log = logging.getLogger(__name__)
 
 TRIM_EVERY_S = 60.0
 
