@@ -27,8 +27,7 @@ def overlay_lines(stats: Stats, mode: str, emotion: str | None = None) -> list[s
     lines.append(f"mode {mode}   emotion {emotion or 'n/a (not analysed)'}"
                  + (f"   speech {stats.speech_state}" if stats.speech_state else ""))
     lines.append(f"dropped {stats.frames_dropped}  missed {stats.frames_missed}  cpu {stats.cpu_cores:.2f} cores"
-                 + (f"  drawn smaller {stats.frames_reduced}" if stats.frames_reduced else "")
-                 + (f"  late renders {stats.frames_covered}" if stats.frames_covered else ""))
+                 + (f"  drawn smaller {stats.frames_reduced}" if stats.frames_reduced else ""))
     if stats.enhance_status:
         lines.append(stats.enhance_status)
     return lines

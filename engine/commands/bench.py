@@ -206,8 +206,7 @@ def format_table(result: dict) -> str:
         lines.append(f"  {'mediapipe':<10}{result['raw_tracker_ms_p50']:>10.2f}{result['raw_tracker_ms_p95']:>10.2f}"
                      f"   (alone; tracking overhead x{result.get('track_overhead_ratio', 0):.2f})")
     lines += ["", f"  output {result['fps_out']:.2f} fps, {result['frames_out']} frames "
-                  f"({result['frames_fresh']} fresh, {result['frames_repeated']} repeated, "
-                  f"{result.get('frames_covered', 0)} of them covering a late render), "
+                  f"({result['frames_fresh']} fresh, {result['frames_repeated']} repeated), "
                   f"missed {result['frames_missed']}, dropped {result['frames_dropped']}, "
                   f"drawn below full size {result.get('frames_reduced', 0)} "
                   f"({result.get('resolution_changes', 0)} switches)",

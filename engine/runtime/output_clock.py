@@ -69,11 +69,6 @@ STALL = 2.0
 REANCHOR_AFTER = 3
 
 
-def missed_frames(gap: float, period: float) -> int:
-    """Output frames missed in a gap of ``gap`` seconds between two frames: none up to 1.5 periods."""
-    return max(0, round(gap / period) - 1) if gap > 1.5 * period else 0
-
-
 class SourceModel:
     """The input as the clock sees it: its frame interval, when its next result is due, its jitter.
 
@@ -200,7 +195,10 @@ class OutputClock:
         ones since the last fresh frame. Returns how many output frames were missed before it (gaps
         over 1.5 periods)."""
         p = self.period
-        missed = 0 if self._last_out is None else missed_frames(now - self._last_out, p)
+        missed = 0
+        if self._last_out is not None:
+            gap = now - self._last_out
+            missed = max(0, round(gap / p) - 1) if gap > 1.5 * p else 0
         if arrived is not None:
             self.source.arrived(arrived, replaced, captured)
             source = self.source.period

@@ -34,7 +34,7 @@ from engine.avatar.spring_bone import SpringBoneRig
 from engine.calibration import Calibration
 from engine.capture.audio import AudioChunk
 from engine.capture.resample import RATE
-from engine.errors import AvatarcamError
+from engine.errors import AvatarcamError, SinkError
 from engine.output_format import DEFAULT_FPS, DEFAULT_SIZE
 from engine.outputs.hub import DataOutputs
 from engine.packets import AvatarFrame, FaceFrame, RenderedFrame, VideoFrame, VoiceFrame
@@ -44,7 +44,6 @@ from engine.render import AvatarRenderer, RenderOptions
 from engine.render.enhance import Enhancer
 from engine.runtime.emotion_worker import EmotionStage
 from engine.runtime.frame import animate_and_render
-from engine.runtime.handout import FrameHandout
 from engine.runtime.memory import release_periodically
 from engine.runtime.output_clock import OutputClock, TrackingGate
 from engine.runtime.resolution import ResolutionGovernor
@@ -85,8 +84,7 @@ class PipelineOptions:
 class Pipeline:
     """Runs one source through tracking, animation and rendering into sinks.
 
-    ``on_frame(RenderedFrame)`` is called on the render thread (or, repeating the last frame while
-    a render runs late, on the cover thread: handout.py) for every output frame and must
+    ``on_frame(RenderedFrame)`` is called on the render thread for every output frame and must
     return quickly (the GUI preview copies a reference and returns). Errors that stop the pipeline
     are kept in ``error``; a sink that fails while running is dropped and its message kept in
     ``sink_errors`` while the other outputs go on.
@@ -124,6 +122,7 @@ class Pipeline:
         self.telemetry = telemetry or Telemetry()
         self.emotion = EmotionStage(self.options.emotion, self.options.expressiveness,
                                     on_timing=lambda ms: self.telemetry.record("emotion", ms))
+        self.on_frame = on_frame
         self.on_face = on_face
         self.on_source = on_source
         self.on_video = on_video
@@ -135,7 +134,6 @@ class Pipeline:
         self._springs: SpringBoneRig | None = None  # the avatar's hair and accessories, stepped per frame
         self.error: BaseException | None = None
         self.sink_errors: list[str] = []
-        self._handout = FrameHandout(self.options.fps, self.telemetry, self.sink_errors, on_frame)
         self.gl_renderer = ""
         self._faces_direct = not (source.caps & SourceCaps.VIDEO)  # faces come ready, or nothing to track
         self._video: NewestSlot[VideoFrame] = NewestSlot()
@@ -402,12 +400,9 @@ class Pipeline:
                 opened.append(sink)
             if options.record_controls is not None:
                 record = open(options.record_controls, "w", encoding="utf-8")
-            self._handout.open(opened)
-            self._spawn("cover", self._handout.cover)
             self._ready.set()
-            self._output_loop(renderer, animator, record)
+            self._output_loop(renderer, animator, opened, record)
         finally:
-            self._handout.close()
             for sink in opened:
                 sink.close()
             if record is not None:
@@ -415,7 +410,7 @@ class Pipeline:
             renderer.close()
             self._finished.set()
 
-    def _output_loop(self, renderer: AvatarRenderer, animator: Animator, record) -> None:
+    def _output_loop(self, renderer: AvatarRenderer, animator: Animator, sinks: list[Sink], record) -> None:
         clock = OutputClock(self.options.fps, time.monotonic())
         governor = ResolutionGovernor(self.options.fps)
         replaced = self._faces.dropped  # results replaced by newer ones, up to the last one taken
@@ -444,15 +439,14 @@ class Pipeline:
             # before the next camera frame is tracked: the last frame again (output_clock.py).
             draw = (face is not None or last is None or self._voices.waiting or bool(self._new_look)
                     or self._calibration is not None or clock.filler_renders(now))
-            clock.sent(now, arrived, skipped, captured)
+            missed = clock.sent(now, arrived, skipped, captured)
             sequence += 1
             if draw:
-                self._handout.drawing()
-                last = self._emit(renderer, animator, record, face, sequence)
+                last = self._emit(renderer, animator, sinks, record, face, sequence, missed)
                 clock.rendered(time.monotonic() - now)
                 self._follow_load(governor, renderer, last.timings["render"])
             else:
-                self._handout.give(replace(last, fresh=False))
+                self._hand_out(sinks, replace(last, sequence=sequence, fresh=False), time.monotonic(), missed)
                 self.telemetry.count("frames_reused")
 
     def _follow_load(self, governor: ResolutionGovernor, renderer: AvatarRenderer, render_ms: float) -> None:
@@ -465,8 +459,8 @@ class Pipeline:
             self.telemetry.count("resolution_changes")
             log.info("render resolution %.0f %% of the output size (render p95 against the frame period)", scale * 100)
 
-    def _emit(self, renderer: AvatarRenderer, animator: Animator, record, face: FaceFrame | None,
-              sequence: int) -> RenderedFrame:
+    def _emit(self, renderer: AvatarRenderer, animator: Animator, sinks: list[Sink],
+              record, face: FaceFrame | None, sequence: int, missed: int) -> RenderedFrame:
         if self._calibration is not None:
             with self._source_lock:
                 calibration, self._calibration = self._calibration, None
@@ -488,12 +482,27 @@ class Pipeline:
             self.telemetry.record("sound_to_mouth", (handed - state.t_voice) * 1000.0)
         self.telemetry.record("animate", state.timings.get("animate", 0.0))
         self.telemetry.record("render", render_ms)
-        self._handout.give(frame)
+        self._hand_out(sinks, frame, handed, missed)
         if record is not None:
             record.write(json.dumps(controls_record(state, fresh)) + "\n")
         if self.outputs is not None:
             self.outputs.publish(state, emotion, *_top_viseme(voice))
         return frame
+
+    def _hand_out(self, sinks: list[Sink], frame: RenderedFrame, handed: float, missed: int) -> None:
+        """Give ``frame`` to every sink (a failing sink is closed and reported) and to ``on_frame``."""
+        start = time.perf_counter()
+        for sink in list(sinks):
+            try:
+                sink.write(frame)
+            except SinkError as exc:
+                self.sink_errors.append(str(exc))
+                sinks.remove(sink)
+                sink.close()
+        self.telemetry.record("sink", (time.perf_counter() - start) * 1000.0)
+        self.telemetry.output_frame(handed, frame.fresh, missed)
+        if self.on_frame is not None:
+            self.on_frame(frame)
 
 
 def _top_viseme(voice: VoiceFrame | None) -> tuple[str, float]:

@@ -22,8 +22,7 @@ class Stats:
     frames_fresh: int = 0  # rendered from a new perception result
     frames_repeated: int = 0  # no new result in time: the living state re-rendered, or the last frame reused
     frames_reused: int = 0  # of those, the last frame sent again (no room to draw before the next result)
-    frames_missed: int = 0  # output ticks that never got a frame (gaps between hand-outs over 1.5 periods)
-    frames_covered: int = 0  # of the repeated, the last frame sent again while a render ran late (handout.py)
+    frames_missed: int = 0  # output ticks that never got a frame
     frames_reduced: int = 0  # frames drawn below the output size and scaled up (the machine could not keep up)
     resolution_changes: int = 0  # switches between full and reduced size (dynamic resolution)
     frames_dropped: int = 0  # input frames replaced before anyone took them
